@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", help="folder with MNIST/Adult files (else EXPLORER_DATA_DIR, else download)")
     r.add_argument("--csv", help="your CSV file (with --dataset csv)")
     r.add_argument("--target", help="target column of --csv")
+    r.add_argument("--canaries", type=int, help="canaries for the audit (each in training w.p. ½)")
+    r.add_argument("--reference-models", type=int, default=2, help="reference models for RMIA (0: skip)")
+    r.add_argument("--no-attacks", action="store_true", help="skip audit, membership inference, inversion")
     r.add_argument("--output", "-o", help="write the RunRecord JSON here")
     r.add_argument("--store", help="also put the record into this store folder (e.g. cached_runs/)")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -98,6 +101,7 @@ def cmd_run(args) -> int:
         noise_multiplier=args.noise_multiplier, clip_norm=args.clip_norm, delta=args.delta,
         model=args.model, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, seed=args.seed, accountant=args.accountant,
+        attacks=not args.no_attacks, canaries=args.canaries, reference_models=args.reference_models,
         csv_sha256=pipeline.csv_fingerprint(csv_bytes) if csv_bytes else None)
 
     def progress(event):
@@ -129,9 +133,22 @@ def summary(record: dict) -> str:
                      f"{p['steps']} steps, δ = {p['delta']:g}")
         lines.append(f"  ε: PRV {e['prv']:.3f} · RDP {e['rdp']:.3f} · PLD {e['pld']:.3f} "
                      f"(reported: {p['accountant'].upper()}), GDP μ = {p['gdp_mu']:.3f}")
+    a = record["attacks"]
+    if "audit" in a:
+        au = a["audit"]
+        lines.append(f"  canary audit ({au['canaries']} canaries): AUC {au['auc']:.3f}, TPR@1%FPR "
+                     f"{au['tpr_at_fpr']['0.01']:.3f}, empirical ε ≥ {au['epsilon_lower_bound']:.2f} (95 %)")
+    for name, label in (("mia", "RMIA"), ("loss_attack", "LOSS")):
+        if name in a:
+            m = a[name]
+            lines.append(f"  {label} on real records: AUC {m['auc']:.3f}, TPR@1%FPR {m['tpr_at_fpr']['0.01']:.3f}")
+    if "inversion" in a:
+        lines.append(f"  inversion: {a['inversion']['member_closer_rate']:.2f} of reconstructions nearer a "
+                     "member than a non-member (base rate 0.50)")
     if p.get("delta_warning"):
         lines.append(f"  warning: {p['delta_warning']}")
-    lines.append(f"  time: train {t['train_s']:.1f} s, accounting {t['accounting_s']:.1f} s, total {t['total_s']:.1f} s")
+    lines.append(f"  time: train {t['train_s']:.1f} s, accounting {t['accounting_s']:.1f} s, "
+                 f"attacks {t['attacks_s']:.1f} s, total {t['total_s']:.1f} s")
     return "\n".join(lines)
 
 

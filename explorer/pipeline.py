@@ -8,9 +8,12 @@ import hashlib
 import time
 import warnings
 
+import numpy as np
+
 from . import accounting, data, records
+from .attacks import audit, inversion, mia
 from .config import RunConfig
-from .train import Progress, train
+from .train import Progress, RunCancelled, _is_cancelled, accuracy, train
 
 
 def csv_fingerprint(raw: bytes) -> str:
@@ -44,15 +47,59 @@ def run(config: RunConfig, progress: Progress | None = None, cancel=None, data_d
     ds = data.load(config.dataset, data_dir=data_dir, csv=csv, target=target)
     if progress:
         progress({"stage": "data", "n_train": ds.n_train})
-    result = train(config, ds.x_train, ds.y_train, ds.num_classes, ds.x_test, ds.y_test,
+    canaries = (audit.plant(ds.x_pop, ds.y_pop, ds.num_classes, config.canaries, config.seed)
+                if config.canaries else None)
+    x_train, y_train = (canaries.training_set(ds.x_train, ds.y_train) if canaries
+                        else (ds.x_train, ds.y_train))
+    result = train(config, x_train, y_train, ds.num_classes, ds.x_test, ds.y_test,
                    progress=progress, cancel=cancel)
     t1 = time.perf_counter()
     privacy = privacy_block(config, result.noise_multiplier, result.sample_rate, result.steps,
-                            result.steps // config.epochs, ds.n_train)
+                            result.steps // config.epochs, len(y_train))
     t2 = time.perf_counter()
-    attacks: dict = {}
-    utility = {"test_accuracy": result.test_accuracy, "train_accuracy": result.train_accuracy,
-               "history": result.history}
+    attacks = run_attacks(config, ds, result.model, canaries, progress, cancel) if config.attacks else {}
+    # train accuracy on the real training records: planted canaries carry wrong labels on purpose
+    utility = {"test_accuracy": result.test_accuracy,
+               "train_accuracy": accuracy(result.model, ds.x_train, ds.y_train),
+               "history": result.history, "canaries_in_training": int(canaries.included.sum()) if canaries else 0}
     timing = {"train_s": round(result.seconds, 3), "accounting_s": round(t2 - t1, 3),
-              "attacks_s": 0.0, "total_s": round(time.perf_counter() - t0, 3)}
+              "attacks_s": round(time.perf_counter() - t2, 3), "total_s": round(time.perf_counter() - t0, 3)}
     return records.new_record(config, privacy, utility, attacks, timing, ds.summary())
+
+
+def run_attacks(config: RunConfig, ds, model, canaries, progress=None, cancel=None) -> dict:
+    """Audit, LOSS, RMIA (reference models by the same recipe) and inversion on one trained model."""
+    def note(name):
+        if _is_cancelled(cancel):
+            raise RunCancelled()
+        if progress:
+            progress({"stage": "attack", "name": name})
+
+    out = {}
+    if canaries is not None:
+        note("canary audit")
+        out["audit"] = audit.audit(model, canaries, config.delta)
+    sp = mia.split(ds.n_train, len(ds.y_pop), canaries.source_index if canaries else np.array([], int),
+                   config.seed)
+    x_mem, y_mem = ds.x_train[sp.member_index], ds.y_train[sp.member_index]
+    x_non, y_non = ds.x_pop[sp.nonmember_index], ds.y_pop[sp.nonmember_index]
+    note("LOSS attack")
+    out["loss_attack"] = mia.loss_attack(model, x_mem, y_mem, x_non, y_non)
+    if config.reference_models:
+        pool_x = np.concatenate([ds.x_train[sp.ref_train_index], ds.x_pop[sp.ref_pop_index]])
+        pool_y = np.concatenate([ds.y_train[sp.ref_train_index], ds.y_pop[sp.ref_pop_index]])
+        rng = np.random.default_rng([config.seed, 17])
+        refs = []
+        for k in range(config.reference_models):
+            note(f"reference model {k + 1}/{config.reference_models}")
+            half = rng.permutation(len(pool_y))[: len(pool_y) // 2]
+            ref_config = config.replace(seed=config.seed * 1000 + k + 1)
+            refs.append(train(ref_config, pool_x[half], pool_y[half], ds.num_classes,
+                              cancel=cancel).model)
+        note("RMIA")
+        out["mia"] = mia.rmia(model, refs, x_mem, y_mem, x_non, y_non)
+    note("model inversion")
+    out["inversion"] = inversion.run(model, ds.num_classes, ds.kind, x_mem, y_mem, x_non, y_non, config.seed,
+                                     data.MNIST_MEAN if ds.kind == "image" else 0.0,
+                                     data.MNIST_STD if ds.kind == "image" else 1.0)
+    return out

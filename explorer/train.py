@@ -21,8 +21,9 @@ from .config import RunConfig
 from .errors import ExplorerError
 from .models import build
 
+# Opacus' hooks on a first layer whose input needs no gradient make torch say so on every step; benign.
+warnings.filterwarnings("ignore", message="Full backward hook is firing")
 MAX_PHYSICAL_BATCH = 256
-MOMENTUM = 0.0  # plain SGD: with clipping, momentum mostly rescales the tuned learning rate
 Progress = Callable[[dict], None]
 
 
@@ -82,7 +83,7 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
     data = TensorDataset(torch.from_numpy(np.ascontiguousarray(x_train)), torch.from_numpy(y_train))
     loader = DataLoader(data, batch_size=config.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(config.seed))
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=MOMENTUM)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum)
     criterion = nn.CrossEntropyLoss()
     sigma = None
     engine = None
@@ -134,9 +135,13 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
         (hist_sigma, hist_q, hist_steps), = engine.accountant.history
         assert hist_sigma == sigma and abs(hist_q - sample_rate) < 1e-12 and hist_steps == total_steps, \
             "Opacus took other steps than planned; the accounting would be wrong"
-    return TrainResult(model=plain, history=history, noise_multiplier=sigma,
+    # a clean copy: Opacus' per-sample hooks stay attached to `plain` and would break any later
+    # backward pass through it (model inversion)
+    clean = build(config.model, x_train.shape[1:], num_classes, config.seed)
+    clean.load_state_dict(plain.state_dict())
+    return TrainResult(model=clean, history=history, noise_multiplier=sigma,
                        sample_rate=sample_rate if sigma else None, steps=total_steps,
-                       train_accuracy=accuracy(plain, x_train, y_train),
+                       train_accuracy=accuracy(clean, x_train, y_train),
                        test_accuracy=history[-1]["test_accuracy"], seconds=time.perf_counter() - start)
 
 
