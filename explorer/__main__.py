@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=_positive(int))
     r.add_argument("--batch-size", type=_positive(int))
     r.add_argument("--lr", "--learning-rate", dest="learning_rate", type=_positive(float))
+    r.add_argument("--momentum", type=float)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--accountant", choices=ACCOUNTANT_NAMES, default="prv")
     r.add_argument("--data-dir", help="folder with MNIST/Adult files (else EXPLORER_DATA_DIR, else download)")
@@ -67,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", "-o", help="write the RunRecord JSON here")
     r.add_argument("--store", help="also put the record into this store folder (e.g. cached_runs/)")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    w = sub.add_parser("sweep", help="run every configuration of a grid file into a store (resumable)")
+    w.add_argument("grid")
+    w.add_argument("--store", default="cached_runs")
+    w.add_argument("--workers", type=_positive(int), default=1)
+    w.add_argument("--data-dir")
 
     e = sub.add_parser("epsilon", help="ε for a σ, or σ for a target ε, by each accountant")
     which = e.add_mutually_exclusive_group(required=True)
@@ -100,7 +107,7 @@ def cmd_run(args) -> int:
         dataset=args.dataset, mode=mode, target_epsilon=args.epsilon if args.epsilon is not None else 3.0,
         noise_multiplier=args.noise_multiplier, clip_norm=args.clip_norm, delta=args.delta,
         model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, seed=args.seed, accountant=args.accountant,
+        learning_rate=args.learning_rate, momentum=args.momentum, seed=args.seed, accountant=args.accountant,
         attacks=not args.no_attacks, canaries=args.canaries, reference_models=args.reference_models,
         csv_sha256=pipeline.csv_fingerprint(csv_bytes) if csv_bytes else None)
 
@@ -152,6 +159,14 @@ def summary(record: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import sweep
+
+    done = sweep(args.grid, args.store, args.workers, args.data_dir)
+    print(f"{len(done)} record(s) written to {args.store}")
+    return 0
+
+
 def cmd_epsilon(args) -> int:
     from . import accounting
 
@@ -176,7 +191,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", module="opacus")
     try:
-        return {"run": cmd_run, "epsilon": cmd_epsilon}[args.command](args)
+        return {"run": cmd_run, "epsilon": cmd_epsilon, "sweep": cmd_sweep}[args.command](args)
     except ExplorerError as e:
         sys.stderr.write(f"python -m explorer: error: {e}\n")
         return 2

@@ -245,3 +245,23 @@ def delta_warning(delta: float, n: int) -> str | None:
         return (f"δ = {delta:g} is not below 1/n = {1.0 / n:.2g} for n = {n} training records: "
                 "such a δ allows publishing whole records; use δ ≪ 1/n")
     return None
+
+
+# Plain-language tiers, in the spirit of OpenDP's DP Wizard and the deployments it cites: ε ≤ 1 is the
+# textbook "strong" range; single-digit ε is what most industrial ML deployments use; beyond 10 the
+# worst-case guarantee says little about a single person.
+TIERS = [
+    (1.0, "strong", "At most a factor e^ε ≈ 2.7 on any attacker's odds about one person."),
+    (5.0, "moderate", "Typical of careful deployments; the worst case still allows noticeable inference."),
+    (10.0, "weak", "Common in published ML results, but the worst-case bound is loose."),
+    (math.inf, "very weak", "Over 10 the guarantee bounds odds only by a factor above 20,000: weak protection."),
+]
+
+
+def tier(eps: float | None) -> tuple[str, str]:
+    if eps is None:
+        return "none", "No differential privacy: nothing bounds what the model reveals about one person."
+    for limit, name, text in TIERS:
+        if eps <= limit:
+            return name, text
+    return TIERS[-1][1], TIERS[-1][2]

@@ -103,3 +103,24 @@ def run_attacks(config: RunConfig, ds, model, canaries, progress=None, cancel=No
                                      data.MNIST_MEAN if ds.kind == "image" else 0.0,
                                      data.MNIST_STD if ds.kind == "image" else 1.0)
     return out
+
+
+def preview(config: RunConfig, data_dir=None, csv=None, target=None) -> dict:
+    """What a run of `config` would spend, without training: the derived σ (driving by ε) or ε
+    (driving by σ), from the fast calibration (tens of ms). For sliders."""
+    from .train import plan
+
+    n = data.load(config.dataset, data_dir=data_dir, csv=csv, target=target).n_train
+    n_total = n + (config.canaries or 0) // 2  # about half the canaries join the training set
+    q, steps = plan(config, n_total)
+    out = {"n_train": n_total, "sample_rate": q, "steps": steps, "delta_warning": accounting.delta_warning(config.delta, n_total)}
+    if config.mode == "epsilon":
+        out.update(noise_multiplier=accounting.noise_for_epsilon(config.target_epsilon, config.delta, q, steps,
+                                                                 config.accountant), epsilon=config.target_epsilon)
+    elif config.mode == "noise":
+        out.update(noise_multiplier=config.noise_multiplier,
+                   epsilon=accounting.FAST_ACCOUNTANTS[config.accountant](config.noise_multiplier, q, steps,
+                                                                          config.delta))
+    else:
+        out.update(noise_multiplier=None, epsilon=None)
+    return out
