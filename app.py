@@ -285,8 +285,16 @@ with export:
     else:
         st.download_button("Report (Markdown)", report.markdown(record, baseline), file_name=f"dp-report-{record['key']}.md",
                            key="dl_md")
-        st.download_button("Report (HTML)", report.html_report(record, baseline), file_name=f"dp-report-{record['key']}.html",
-                           key="dl_html")
+        if st.checkbox("Embed the figures in the HTML report (needs kaleido)", key="embed_figures"):
+            images, why = report.figure_images({"Accuracy vs ε": plots.frontier(dataset_records, record),
+                                                "Privacy budget spent": plots.budget(record),
+                                                "Attacks vs the guarantee": plots.attack_roc(record)})
+            if why:
+                st.caption(why)
+        else:
+            images, why = {}, None
+        st.download_button("Report (HTML)", report.html_report(record, baseline, images, why),
+                           file_name=f"dp-report-{record['key']}.html", key="dl_html")
         st.download_button("Report (JSON)", report.json_report(record, baseline), file_name=f"dp-report-{record['key']}.json",
                            key="dl_json")
         st.code(report.reproduce_command(record), language="bash")

@@ -88,12 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def cmd_run(args) -> int:
+def config_from_args(args, csv_bytes: bytes | None = None):
+    """The RunConfig a `run` command line describes (also used to check report reproduce commands)."""
     from . import pipeline
     from .config import RunConfig
-    from .records import Store, write_json_atomic
 
     mode = "non_private" if args.non_private else "noise" if args.noise_multiplier else "epsilon"
+    return RunConfig(
+        dataset=args.dataset, mode=mode, target_epsilon=args.epsilon if args.epsilon is not None else 3.0,
+        noise_multiplier=args.noise_multiplier, clip_norm=args.clip_norm, delta=args.delta,
+        model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, momentum=args.momentum, seed=args.seed, accountant=args.accountant,
+        attacks=not args.no_attacks, canaries=args.canaries, reference_models=args.reference_models,
+        csv_sha256=pipeline.csv_fingerprint(csv_bytes) if csv_bytes else None)
+
+
+def cmd_run(args) -> int:
+    from . import pipeline
+    from .records import Store, write_json_atomic
+
     csv_bytes = None
     if args.dataset == "csv":
         if not args.csv or not args.target:
@@ -103,13 +116,7 @@ def cmd_run(args) -> int:
                 csv_bytes = f.read()
         except OSError as e:
             raise ExplorerError(f"cannot read {args.csv}: {e.strerror}") from None
-    config = RunConfig(
-        dataset=args.dataset, mode=mode, target_epsilon=args.epsilon if args.epsilon is not None else 3.0,
-        noise_multiplier=args.noise_multiplier, clip_norm=args.clip_norm, delta=args.delta,
-        model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, momentum=args.momentum, seed=args.seed, accountant=args.accountant,
-        attacks=not args.no_attacks, canaries=args.canaries, reference_models=args.reference_models,
-        csv_sha256=pipeline.csv_fingerprint(csv_bytes) if csv_bytes else None)
+    config = config_from_args(args, csv_bytes)
 
     def progress(event):
         if not args.quiet and event.get("stage") == "epoch":

@@ -90,8 +90,10 @@ def markdown(record: dict, baseline: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def html_report(record: dict, baseline: dict | None = None, figures: dict[str, str] | None = None) -> str:
-    """Self-contained HTML; `figures` maps titles to inline SVG/PNG data URIs when they could be rendered."""
+def html_report(record: dict, baseline: dict | None = None, figures: dict[str, str] | None = None,
+                note: str | None = None) -> str:
+    """Self-contained HTML; `figures` maps titles to inline SVG/PNG data URIs when they could be rendered,
+    `note` says why they are missing otherwise."""
     out = ["<!doctype html><meta charset='utf-8'><title>Differential-privacy report</title>",
            "<style>body{font-family:sans-serif;max-width:900px;margin:auto}td,th{border:1px solid #ccc;"
            "padding:4px 8px}table{border-collapse:collapse}</style><h1>Differential-privacy report</h1>"]
@@ -101,9 +103,26 @@ def html_report(record: dict, baseline: dict | None = None, figures: dict[str, s
         out.append("</table>")
     for title, uri in (figures or {}).items():
         out.append(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='{uri}'>")
+    if note:
+        out.append(f"<p><em>{html.escape(note)}</em></p>")
     return "\n".join(out)
 
 
 def json_report(record: dict, baseline: dict | None = None) -> str:
     return json.dumps({"report": {t: dict(rows) for t, rows in sections(record, baseline)},
                        "record": record, "baseline": baseline}, indent=1)
+
+
+def figure_images(figures: dict) -> tuple[dict[str, str], str | None]:
+    """Plotly figures as inline SVG data URIs for the HTML report, where kaleido can render them.
+    Returns (images, reason they are missing or None); kaleido is optional and needs a Chrome."""
+    import base64
+
+    images = {}
+    for title, fig in figures.items():
+        try:
+            svg = fig.to_image(format="svg")
+        except Exception as e:  # kaleido missing, or no browser for it: the report says so instead
+            return {}, f"figures not embedded: {type(e).__name__} ({str(e).splitlines()[0][:120] if str(e) else ''})"
+        images[title] = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+    return images, None
