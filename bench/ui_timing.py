@@ -26,7 +26,7 @@ def main():
     from streamlit.testing.v1 import AppTest
 
     t = time.perf_counter()
-    at = AppTest.from_file("app.py", default_timeout=120)
+    at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=120)
     at.run()
     first = time.perf_counter() - t
     assert not at.exception, at.exception

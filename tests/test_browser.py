@@ -23,9 +23,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = _free_port()
-    env = {**os.environ, "EXPLORER_STORE": str(ROOT / "cached_runs")}
+    # an empty user cache: the app must start without anything prepared (and without network)
+    env = {**os.environ, "EXPLORER_STORE": str(ROOT / "cached_runs"),
+           "EXPLORER_CACHE_DIR": str(tmp_path_factory.mktemp("empty-user-cache"))}
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true"], cwd=ROOT, env=env,
