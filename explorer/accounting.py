@@ -189,9 +189,7 @@ def epsilon_by_epoch(noise_multiplier: float, sample_rate: float, steps_per_epoc
     libraries; this curve is for drawing."""
     from opacus.accountants.analysis import rdp as rdp_analysis
 
-    from opacus.accountants import RDPAccountant
-
-    orders = RDPAccountant.DEFAULT_ALPHAS
+    orders = list(_ORDERS)  # Opacus' default orders
     rdp_one = np.asarray(rdp_analysis.compute_rdp(q=sample_rate, noise_multiplier=noise_multiplier,
                                                    steps=1, orders=orders))
     out = []

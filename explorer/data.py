@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import ExplorerError
+from .fileio import write_bytes_atomic
 
 SPLIT_SEED = 12345
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -85,13 +86,6 @@ def _split(n: int, sizes: tuple[int, ...], y: np.ndarray | None = None) -> list[
     return out
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------- MNIST (embedded 5k and full 70k)
 def _images(x: np.ndarray) -> np.ndarray:
     x = x.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
@@ -117,7 +111,7 @@ def load_mnist_5k(**_) -> Dataset:
         x, y = x.astype(np.uint8), y.astype(np.int64)
         buf = io.BytesIO()
         np.savez(buf, x=x, y=y)
-        _atomic_write_bytes(path, buf.getvalue())
+        write_bytes_atomic(path, buf.getvalue())
     tr, te, po = _split(5000, (3000, 1000, 1000), y)
     xi = _images(x)
     return Dataset("mnist-5k", xi[tr], y[tr], xi[te], y[te], xi[po], y[po], 10, "image",

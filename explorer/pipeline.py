@@ -13,7 +13,7 @@ import numpy as np
 from . import accounting, data, records
 from .attacks import audit, inversion, mia
 from .config import RunConfig
-from .train import Progress, RunCancelled, _is_cancelled, accuracy, train
+from .train import Progress, RunCancelled, accuracy, is_cancelled, plan, train
 
 
 def csv_fingerprint(raw: bytes) -> str:
@@ -40,6 +40,14 @@ def privacy_block(config: RunConfig, sigma: float | None, sample_rate: float | N
             "gdp_mu": accounting.gdp_mu(sigma, sample_rate, steps)}
 
 
+def training_set(config: RunConfig, ds):
+    """(canaries or None, x, y): the real training records plus the planted canaries that were drawn in."""
+    if not config.canaries:
+        return None, ds.x_train, ds.y_train
+    canaries = audit.plant(ds.x_pop, ds.y_pop, ds.num_classes, config.canaries, config.seed)
+    return (canaries, *canaries.training_set(ds.x_train, ds.y_train))
+
+
 def run(config: RunConfig, progress: Progress | None = None, cancel=None, data_dir=None,
         csv=None, target: str | None = None) -> dict:
     """Train and evaluate one configuration; returns its RunRecord (a dict, not yet stored)."""
@@ -47,10 +55,7 @@ def run(config: RunConfig, progress: Progress | None = None, cancel=None, data_d
     ds = data.load(config.dataset, data_dir=data_dir, csv=csv, target=target)
     if progress:
         progress({"stage": "data", "n_train": ds.n_train})
-    canaries = (audit.plant(ds.x_pop, ds.y_pop, ds.num_classes, config.canaries, config.seed)
-                if config.canaries else None)
-    x_train, y_train = (canaries.training_set(ds.x_train, ds.y_train) if canaries
-                        else (ds.x_train, ds.y_train))
+    canaries, x_train, y_train = training_set(config, ds)
     result = train(config, x_train, y_train, ds.num_classes, ds.x_test, ds.y_test,
                    progress=progress, cancel=cancel)
     t1 = time.perf_counter()
@@ -70,7 +75,7 @@ def run(config: RunConfig, progress: Progress | None = None, cancel=None, data_d
 def run_attacks(config: RunConfig, ds, model, canaries, progress=None, cancel=None) -> dict:
     """Audit, LOSS, RMIA (reference models by the same recipe) and inversion on one trained model."""
     def note(name):
-        if _is_cancelled(cancel):
+        if is_cancelled(cancel):
             raise RunCancelled()
         if progress:
             progress({"stage": "attack", "name": name})
@@ -108,10 +113,8 @@ def run_attacks(config: RunConfig, ds, model, canaries, progress=None, cancel=No
 def preview(config: RunConfig, data_dir=None, csv=None, target=None) -> dict:
     """What a run of `config` would spend, without training: the derived σ (driving by ε) or ε
     (driving by σ), from the fast calibration (tens of ms). For sliders."""
-    from .train import plan
-
-    n = data.load(config.dataset, data_dir=data_dir, csv=csv, target=target).n_train
-    n_total = n + (config.canaries or 0) // 2  # about half the canaries join the training set
+    _, _, y_train = training_set(config, data.load(config.dataset, data_dir=data_dir, csv=csv, target=target))
+    n_total = len(y_train)  # exactly the set training will use, canaries included
     q, steps = plan(config, n_total)
     out = {"n_train": n_total, "sample_rate": q, "steps": steps, "delta_warning": accounting.delta_warning(config.delta, n_total)}
     if config.mode == "epsilon":

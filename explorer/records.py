@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .config import RunConfig
 from .errors import ExplorerError
+from .fileio import write_json_atomic
 
 SCHEMA = 1
 ACCOUNTANTS = ("rdp", "prv", "pld")
@@ -71,19 +72,6 @@ def validate(record: dict) -> dict:
     if not isinstance(acc, (int, float)) or not 0 <= acc <= 1:
         raise ExplorerError("utility.test_accuracy must be a number in [0, 1]")
     return record
-
-
-def write_json_atomic(path: str | os.PathLike, obj) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=False, allow_nan=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
 
 
 def read_record(path: str | os.PathLike) -> dict:

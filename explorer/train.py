@@ -43,7 +43,7 @@ class TrainResult:
     seconds: float
 
 
-def _is_cancelled(cancel) -> bool:
+def is_cancelled(cancel) -> bool:
     if cancel is None:
         return False
     return bool(cancel.is_set() if hasattr(cancel, "is_set") else cancel())
@@ -110,7 +110,7 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
         batches = _batches(loader, optimizer, engine is not None)
         with batches as it:
             for xb, yb in it:
-                if _is_cancelled(cancel):
+                if is_cancelled(cancel):
                     raise RunCancelled()
                 optimizer.zero_grad(set_to_none=True)
                 loss = criterion(model(xb), yb) if len(yb) else model(xb).sum() * 0.0
