@@ -25,6 +25,22 @@ def store() -> Store:
     return Store(os.environ.get("EXPLORER_STORE", "cached_runs"))
 
 
+@st.cache_resource(max_entries=1024)
+def cached_preview(key: str, _config: RunConfig) -> dict:
+    """pipeline.preview is a pure function of the config; its key names it (args with _ are not hashed)."""
+    return pipeline.preview(_config)
+
+
+@st.cache_resource(max_entries=512)
+def figure(kind: str, key: str, context: str, _record: dict, _records: tuple = ()):
+    """Figures are pure functions of records, so one built for a record key (and, for the frontier, the
+    keys of the records drawn with it) is reused. st.plotly_chart only copies a Figure (to_dict), so
+    sessions share it safely; a dict would be validated again on every rerun."""
+    builder = {"frontier": lambda: plots.frontier(list(_records), _record), "budget": lambda: plots.budget(_record),
+               "roc": lambda: plots.attack_roc(_record), "histogram": lambda: plots.audit_histogram(_record)}[kind]
+    return builder()
+
+
 state = st.session_state
 state.setdefault("runs", {})  # this browser session's live runs, by key
 state.setdefault("pinned", [])
@@ -65,7 +81,7 @@ try:
                            noise_multiplier=float(noise) if drive != "ε" else None, clip_norm=float(clip_norm),
                            delta=float(delta), epochs=int(epochs), batch_size=int(batch), learning_rate=float(lr),
                            seed=int(seed), canaries=int(canaries), reference_models=int(refs), accountant=accountant)
-    preview = pipeline.preview(config)
+    preview = cached_preview(config.key, config)
 except ExplorerError as e:
     st.sidebar.error(str(e))
     st.error(f"This configuration cannot run: {e}")
@@ -170,9 +186,10 @@ def cards_and_panels(record: dict, baseline: dict | None) -> None:
         c3.metric("Attack success", "not measured")
 
     left, middle, right = st.columns(3)
-    left.plotly_chart(plots.frontier(dataset_records, record), key="frontier")
-    middle.plotly_chart(plots.budget(record), key="budget")
-    right.plotly_chart(plots.attack_roc(record), key="roc")
+    drawn = "|".join(r["key"] for r in dataset_records)
+    left.plotly_chart(figure("frontier", record["key"], drawn, record, tuple(dataset_records)), key="frontier")
+    middle.plotly_chart(figure("budget", record["key"], "", record), key="budget")
+    right.plotly_chart(figure("roc", record["key"], "", record), key="roc")
 
 
 if record is not None:
@@ -187,7 +204,7 @@ with details:
         st.info("Attack details appear once a run is shown.")
     else:
         a = record["attacks"]
-        st.plotly_chart(plots.audit_histogram(record), key="histogram")
+        st.plotly_chart(figure("histogram", record["key"], "", record), key="histogram")
         rows = {name: {"AUC": round(b["auc"], 3), "TPR@0.1%": b["tpr_at_fpr"]["0.001"], "TPR@1%": b["tpr_at_fpr"]["0.01"],
                        "TPR@10%": b["tpr_at_fpr"]["0.1"], "balanced acc.": round(b["balanced_accuracy"], 3)}
                 for name, b in (("canary audit", a.get("audit")), ("RMIA", a.get("mia")), ("LOSS", a.get("loss_attack")))
