@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--workers", type=_positive(int), default=1)
     w.add_argument("--data-dir")
 
+    b = sub.add_parser("bench", help="measure the performance figures and print them as JSON")
+    b.add_argument("--only", action="append", help="one figure by name (repeatable)")
+
     e = sub.add_parser("epsilon", help="ε for a σ, or σ for a target ε, by each accountant")
     which = e.add_mutually_exclusive_group(required=True)
     which.add_argument("--noise-multiplier", type=_positive(float))
@@ -174,6 +177,16 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+
+    unknown = set(args.only or []) - set(bench.FIGURES)
+    if unknown:
+        raise ExplorerError(f"unknown figure(s) {', '.join(sorted(unknown))}; choose from {', '.join(bench.FIGURES)}")
+    bench.main(args.only)
+    return 0
+
+
 def cmd_epsilon(args) -> int:
     from . import accounting
 
@@ -198,7 +211,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     warnings.filterwarnings("ignore", module="opacus")
     try:
-        return {"run": cmd_run, "epsilon": cmd_epsilon, "sweep": cmd_sweep}[args.command](args)
+        return {"run": cmd_run, "epsilon": cmd_epsilon, "sweep": cmd_sweep,
+                "bench": cmd_bench}[args.command](args)
     except ExplorerError as e:
         sys.stderr.write(f"python -m explorer: error: {e}\n")
         return 2

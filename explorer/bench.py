@@ -1,0 +1,170 @@
+"""`python -m explorer bench`: the performance figures, printed as one JSON object plus a table.
+
+Benchmarks print figures; they are not timed tests (machines here are shared and noisy), so speed is
+compared as ratios measured in the same run. Figures:
+- dp_overhead: median DP-SGD step time / median non-private step time, same model, batch and data
+  (Opacus hooks, per-sample clipping, noise), for every model the explorer ships;
+- calibration_ms: median σ-for-ε calibration (PRV) over the bench/calibration.py cases;
+- cached_answer_ms: median server-side script run after a slider move between cached configurations;
+- live_run_s: a full mnist-5k run at the default budget with audit, RMIA (K=2) and inversion;
+- first_render_s: seconds from "server healthy" to three rendered charts in headless Chromium with a
+  warm user cache (null where Chromium or Playwright is missing).
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+warnings.filterwarnings("ignore", message="Full backward hook is firing")
+
+
+def _step_times(model, x, y, private: bool, steps: int = 15) -> float:
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=len(y))
+    if private:
+        from opacus import PrivacyEngine
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model, opt, loader = PrivacyEngine(accountant="rdp").make_private(
+                module=model, optimizer=opt, data_loader=loader, noise_multiplier=1.0, max_grad_norm=1.0,
+                poisson_sampling=False)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times = []
+    for i in range(steps + 3):
+        t = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+        if i >= 3:  # warm-up steps are not counted
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def dp_overhead() -> dict:
+    import torch
+
+    from . import data
+    from .models import build
+
+    torch.manual_seed(0)
+    mnist = data.load("mnist-5k")
+    bc = data.load("breast-cancer")
+    cases = {"cnn": (mnist.x_train[:256], mnist.y_train[:256], 10),
+             "mlp": (mnist.x_train[:256].reshape(256, -1), mnist.y_train[:256], 10),
+             "logreg": (bc.x_train[:256], bc.y_train[:256], 2)}
+    out = {}
+    for name, (x, y, classes) in cases.items():
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+        plain = _step_times(build(name, x.shape[1:], classes, 0), x, y, private=False)
+        dp = _step_times(build(name, x.shape[1:], classes, 0), x, y, private=True)
+        out[name] = round(dp / plain, 2)
+    return out
+
+
+def calibration_ms() -> float:
+    from . import accounting
+
+    cases = [(3.0, 1 / 13, 195), (1.0, 1 / 108, 1620), (2.0, 256 / 60000, 14062), (1.0, 1 / 55, 275)]
+    times = []
+    for eps, q, steps in cases:
+        accounting.noise_for_epsilon(eps, 1e-5, q, steps)
+        for _ in range(3):
+            t = time.perf_counter()
+            accounting.noise_for_epsilon(eps, 1e-5, q, steps)
+            times.append(time.perf_counter() - t)
+    return round(statistics.median(times) * 1000, 1)
+
+
+def cached_answer_ms(moves: int = 10) -> float:
+    from streamlit.testing.v1 import AppTest
+
+    os.environ.setdefault("EXPLORER_STORE", str(ROOT / "cached_runs"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.run()
+    values = [2.0, 3.0, 4.0, 1.0, 8.0]
+    for v in values:  # first visits build each configuration's figures once
+        at.select_slider(key="epsilon").set_value(v).run()
+    times = []
+    for i in range(moves):
+        t = time.perf_counter()
+        at.select_slider(key="epsilon").set_value(values[i % len(values)]).run()
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times) * 1000, 1)
+
+
+def live_run_s() -> float:
+    from . import pipeline
+    from .config import RunConfig
+
+    record = pipeline.run(RunConfig(dataset="mnist-5k", target_epsilon=3.0, seed=101))
+    return round(record["timing"]["total_s"], 1)
+
+
+def first_render_s() -> float | None:
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    chromium = shutil.which("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    if not chromium:
+        return None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "EXPLORER_STORE": str(ROOT / "cached_runs")}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.25)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            t = time.perf_counter()
+            page.goto(url)
+            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=120_000)
+            elapsed = time.perf_counter() - t
+            browser.close()
+        return round(elapsed, 2)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+FIGURES = {"dp_overhead": dp_overhead, "calibration_ms": calibration_ms, "cached_answer_ms": cached_answer_ms,
+           "live_run_s": live_run_s, "first_render_s": first_render_s}
+
+
+def main(only: list[str] | None = None) -> dict:
+    results = {}
+    for name, fn in FIGURES.items():
+        if only and name not in only:
+            continue
+        t = time.perf_counter()
+        results[name] = fn()
+        print(f"{name:18s} {json.dumps(results[name]):40s} ({time.perf_counter() - t:.0f} s to measure)", flush=True)
+    print(json.dumps(results))
+    return results
