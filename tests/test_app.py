@@ -1,6 +1,5 @@
 """The Streamlit app through AppTest: widgets by key, charts, errors, and separate sessions."""
 import json
-import time
 from pathlib import Path
 
 import pytest

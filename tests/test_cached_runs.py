@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from explorer import accounting
+from explorer.errors import ExplorerError
 from explorer.records import Store, read_record, validate
 from explorer.sweep import expand, load_grid
 
@@ -42,10 +43,10 @@ def test_record_is_valid_and_its_epsilon_recomputes(path):
 def test_hand_edited_records_fail(tmp_path):
     record = json.loads(FILES[0].read_text())
     edited = {**record, "utility": {**record["utility"], "test_accuracy": 1.5}}
-    with pytest.raises(Exception):
+    with pytest.raises(ExplorerError, match="test_accuracy"):
         validate(edited)
     moved = {**record, "config": {**record["config"], "seed": record["config"]["seed"] + 1}}
-    with pytest.raises(Exception, match="key"):
+    with pytest.raises(ExplorerError, match="key"):
         validate(moved)
     private = next(json.loads(f.read_text()) for f in FILES if json.loads(f.read_text())["privacy"]["epsilon"])
     check(private)
