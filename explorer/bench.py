@@ -112,10 +112,8 @@ def live_run_s() -> float:
 
 def first_render_s() -> float | None:
     import shutil
-    import socket
-    import subprocess
-    import sys
-    import urllib.request
+
+    from .serve import running_app
 
     chromium = shutil.which("chromium")
     try:
@@ -124,34 +122,16 @@ def first_render_s() -> float | None:
         return None
     if not chromium:
         return None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "EXPLORER_STORE": str(ROOT / "cached_runs")}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.25)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            t = time.perf_counter()
-            page.goto(url)
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=120_000)
-            elapsed = time.perf_counter() - t
-            browser.close()
-        return round(elapsed, 2)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_app({"EXPLORER_STORE": str(ROOT / "cached_runs")}) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        t = time.perf_counter()
+        page.goto(url)
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=120_000)
+        elapsed = time.perf_counter() - t
+        browser.close()
+    return round(elapsed, 2)
 
 
 FIGURES = {"dp_overhead": dp_overhead, "calibration_ms": calibration_ms, "cached_answer_ms": cached_answer_ms,

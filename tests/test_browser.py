@@ -2,50 +2,26 @@
 app renders three charts, the ε slider moves with the keyboard and the panels follow."""
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from explorer.serve import running_app
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
     # an empty user cache: the app must start without anything prepared (and without network)
-    env = {**os.environ, "EXPLORER_STORE": str(ROOT / "cached_runs"),
+    env = {"EXPLORER_STORE": str(ROOT / "cached_runs"),
            "EXPLORER_CACHE_DIR": str(tmp_path_factory.mktemp("empty-user-cache"))}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not become healthy in 60 s")
+    with running_app(env) as url:
         yield url, started
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _idle(page, timeout=120_000):
