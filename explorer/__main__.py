@@ -72,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="run every configuration of a grid file into a store (resumable)")
     w.add_argument("grid")
     w.add_argument("--store", default="cached_runs")
-    w.add_argument("--workers", type=_positive(int), default=1)
+    w.add_argument("--workers", type=_positive(int), default=None, help="parallel runs (default: the cores)")
+    w.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local: a process pool; ray: one Ray task per configuration")
+    w.add_argument("--address", help="Ray cluster address (default: start a local Ray runtime on 127.0.0.1)")
     w.add_argument("--data-dir")
 
     b = sub.add_parser("bench", help="measure the performance figures and print them as JSON")
@@ -172,7 +175,7 @@ def summary(record: dict) -> str:
 def cmd_sweep(args) -> int:
     from .sweep import sweep
 
-    done = sweep(args.grid, args.store, args.workers, args.data_dir)
+    done = sweep(args.grid, args.store, args.workers, args.data_dir, backend=args.backend, address=args.address)
     print(f"{len(done)} record(s) written to {args.store}")
     return 0
 

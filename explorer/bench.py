@@ -23,28 +23,28 @@ ROOT = Path(__file__).resolve().parents[1]
 warnings.filterwarnings("ignore", message="Full backward hook is firing")
 
 
-def _step_times(model, x, y, private: bool, steps: int = 15) -> float:
+def _step_times(model, x, y, private: bool, steps: int = 30) -> float:
+    """Median seconds of one training step as explorer.train takes it (same batch every step)."""
     import torch
-    from torch.utils.data import DataLoader, TensorDataset
 
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    loader = DataLoader(TensorDataset(x, y), batch_size=len(y))
+    from .train import SGD, _dp_step
+
+    opt = SGD(model.parameters(), lr=0.1)
     if private:
-        from opacus import PrivacyEngine
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model, opt, loader = PrivacyEngine(accountant="rdp").make_private(
-                module=model, optimizer=opt, data_loader=loader, noise_multiplier=1.0, max_grad_norm=1.0,
-                poisson_sampling=False)
-    loss_fn = torch.nn.CrossEntropyLoss()
+        step = _dp_step(model, opt, sigma=1.0, clip=1.0, expected_batch=len(y),
+                        noise=torch.Generator().manual_seed(0))
+    else:
+        def step(xb, yb):
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            return loss.item()
     times = []
-    for i in range(steps + 3):
+    for i in range(steps + 5):
         t = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
-        opt.step()
-        if i >= 3:  # warm-up steps are not counted
+        step(x, y)
+        if i >= 5:  # warm-up steps are not counted
             times.append(time.perf_counter() - t)
     return statistics.median(times)
 

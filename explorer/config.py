@@ -136,3 +136,13 @@ class RunConfig:
 
     def replace(self, **changes) -> "RunConfig":
         return replace(self, **changes)
+
+
+def plan(config: RunConfig, n: int) -> tuple[float, int]:
+    """(sample rate, steps) of training on n records: q = 1/ceil(n/B) and ceil(n/B) steps per epoch,
+    the values Opacus' make_private_with_epsilon would calibrate with (q = 1/len(data_loader))."""
+    if config.batch_size >= n:
+        raise ExplorerError(f"batch_size {config.batch_size} must be smaller than the training set "
+                            f"({n} records); Poisson sampling needs a sample rate below 1")
+    per_epoch = -(-n // config.batch_size)
+    return 1.0 / per_epoch, per_epoch * config.epochs

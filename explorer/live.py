@@ -9,7 +9,7 @@ import time
 
 from .config import RunConfig
 from .errors import ExplorerError
-from .train import RunCancelled
+from .errors import RunCancelled
 
 
 class LiveRun:

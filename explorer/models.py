@@ -5,6 +5,7 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def logreg(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
@@ -17,13 +18,21 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 64) -> nn.
                          nn.Linear(hidden, num_classes))
 
 
+class MaxPool2x2Stride1(nn.Module):
+    """nn.MaxPool2d(2, 1) computed in channels-last layout: the same function and gradients, but torch's
+    CPU kernel for this small stride-1 pool is ~2× faster forward and backward in that layout."""
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(a.contiguous(memory_format=torch.channels_last), 2, 1).contiguous()
+
+
 def cnn(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """The 2-conv MNIST network of Papernot et al. / the Opacus example, with tanh activations."""
     if tuple(input_shape) != (1, 28, 28):
         raise ValueError(f"the CNN expects 1×28×28 images, got {input_shape}")
     return nn.Sequential(
-        nn.Conv2d(1, 16, 8, stride=2, padding=3), nn.Tanh(), nn.MaxPool2d(2, 1),
-        nn.Conv2d(16, 32, 4, stride=2), nn.Tanh(), nn.MaxPool2d(2, 1),
+        nn.Conv2d(1, 16, 8, stride=2, padding=3), nn.Tanh(), MaxPool2x2Stride1(),
+        nn.Conv2d(16, 32, 4, stride=2), nn.Tanh(), MaxPool2x2Stride1(),
         nn.Flatten(), nn.Linear(32 * 4 * 4, 32), nn.Tanh(), nn.Linear(32, num_classes))
 
 

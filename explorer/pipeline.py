@@ -11,9 +11,10 @@ import warnings
 import numpy as np
 
 from . import accounting, data, records
-from .attacks import audit, inversion, mia
+from .attacks import audit
 from .config import RunConfig
-from .train import Progress, RunCancelled, accuracy, is_cancelled, plan, train
+from .config import plan
+from .errors import RunCancelled, is_cancelled
 
 
 def csv_fingerprint(raw: bytes) -> str:
@@ -48,9 +49,11 @@ def training_set(config: RunConfig, ds):
     return (canaries, *canaries.training_set(ds.x_train, ds.y_train))
 
 
-def run(config: RunConfig, progress: Progress | None = None, cancel=None, data_dir=None,
+def run(config: RunConfig, progress=None, cancel=None, data_dir=None,
         csv=None, target: str | None = None) -> dict:
     """Train and evaluate one configuration; returns its RunRecord (a dict, not yet stored)."""
+    from .train import accuracy, train  # torch loads here, not when the UI only previews
+
     t0 = time.perf_counter()
     ds = data.load(config.dataset, data_dir=data_dir, csv=csv, target=target)
     if progress:
@@ -74,6 +77,8 @@ def run(config: RunConfig, progress: Progress | None = None, cancel=None, data_d
 
 def run_attacks(config: RunConfig, ds, model, canaries, progress=None, cancel=None) -> dict:
     """Audit, LOSS, RMIA (reference models by the same recipe) and inversion on one trained model."""
+    from .attacks import inversion, mia
+    from .train import train
     def note(name):
         if is_cancelled(cancel):
             raise RunCancelled()
@@ -100,7 +105,7 @@ def run_attacks(config: RunConfig, ds, model, canaries, progress=None, cancel=No
             half = rng.permutation(len(pool_y))[: len(pool_y) // 2]
             ref_config = config.replace(seed=config.seed * 1000 + k + 1)
             refs.append(train(ref_config, pool_x[half], pool_y[half], ds.num_classes,
-                              cancel=cancel).model)
+                              cancel=cancel, verify_sigma=False).model)
         note("RMIA")
         out["mia"] = mia.rmia(model, refs, x_mem, y_mem, x_non, y_non)
     note("model inversion")

@@ -9,7 +9,8 @@ from torch import nn
 from explorer import data
 from explorer.config import RunConfig
 from explorer.models import MODELS, build
-from explorer.train import RunCancelled, plan, train
+from explorer.clipping import PerSampleClipper
+from explorer.train import RunCancelled, plan, poisson_batches, train
 
 
 def test_models_are_opacus_valid():
@@ -20,7 +21,7 @@ def test_models_are_opacus_valid():
     assert set(MODELS) == {"logreg", "mlp", "cnn"}
 
 
-@pytest.mark.parametrize("model_name,shape", [("mlp", (30,)), ("cnn", (1, 28, 28))])
+@pytest.mark.parametrize("model_name,shape", [("logreg", (30,)), ("mlp", (30,)), ("cnn", (1, 28, 28))])
 def test_per_sample_gradients_are_clipped_to_C(model_name, shape):
     """Read Opacus' grad_sample on a real step: each per-sample gradient equals the one plain autograd
     gives for that example alone, its clipped version has norm ≤ C, and the accumulated gradient is
@@ -62,6 +63,15 @@ def test_per_sample_gradients_are_clipped_to_C(model_name, shape):
     summed = torch.cat([p.summed_grad.reshape(-1) for p in params])
     torch.testing.assert_close(summed, clipped.sum(0), rtol=1e-4, atol=1e-7)
 
+    # the explorer's own one-pass clipper (what training uses) gives the same clipped sum
+    clipper = PerSampleClipper(reference)
+    for p in reference.parameters():
+        p.grad = torch.zeros_like(p)
+    losses = clipper.clipped_sum(x, y, clip)
+    ours = torch.cat([p.grad.reshape(-1) for p in reference.parameters()])
+    torch.testing.assert_close(ours, summed, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(losses, nn.CrossEntropyLoss(reduction="none")(reference(x), y))
+
 
 def test_plan_matches_opacus_poisson_loader():
     cfg = RunConfig(dataset="mnist-5k", batch_size=256, epochs=15)
@@ -89,18 +99,18 @@ def test_empty_poisson_batches_are_handled():
     """batch_size 1 on 343 records: q = 1/343, so about e^-1 ≈ 37 % of the steps draw no example."""
     ds = _bc()
     cfg = RunConfig(dataset="breast-cancer", noise_multiplier=1.0, mode="noise", batch_size=1, epochs=1)
-    sizes = []
     result = train(cfg, ds.x_train, ds.y_train, 2, ds.x_test, ds.y_test)
     assert result.steps == 343  # every step was taken and counted, empty or not
-    # the loader really draws empty batches
-    from opacus.data_loader import DPDataLoader
-    from torch.utils.data import DataLoader, TensorDataset
+    # the sampler really draws empty batches, and its batch sizes are Binomial(n, q)
+    sizes = [len(b) for b in poisson_batches(343, 1 / 343, 2000, torch.Generator().manual_seed(0))]
+    assert sizes.count(0) > 600 and np.isfinite(result.history[0]["train_loss"])
+    big = [len(b) for b in poisson_batches(3000, 0.1, 400, torch.Generator().manual_seed(0))]
+    assert abs(np.mean(big) - 300) < 3 and abs(np.var(big) - 270) < 60
 
-    loader = DPDataLoader.from_data_loader(DataLoader(
-        TensorDataset(torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)), batch_size=1,
-        generator=torch.Generator().manual_seed(0)))
-    sizes = [len(yb) for _, yb in loader]
-    assert sizes.count(0) > 50 and np.isfinite(result.history[0]["train_loss"])
+
+def test_clipper_rejects_unsupported_layers():
+    with pytest.raises(TypeError, match="Linear and Conv2d"):
+        PerSampleClipper(nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3)))
 
 
 def test_progress_and_cancel():

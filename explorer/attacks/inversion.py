@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-import torch
 
 MAX_STEPS, PATIENCE, TOL = 300, 20, 1e-4
 
@@ -20,6 +19,8 @@ def invert(model, num_classes: int, shape: tuple, lo: float, hi: float, image: b
            lr: float = 0.1, tv: float = 0.05, l2: float = 0.01) -> tuple[np.ndarray, int]:
     """All classes at once (one batch); stop when the objective stops improving (TOL over PATIENCE
     steps) or after MAX_STEPS. Returns (reconstructions, steps taken)."""
+    import torch  # here, so that the UI can decode stored images without loading torch
+
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_softmax
 
-from ..train import predict_logits
-
 
 def log_probs(model, x: np.ndarray) -> np.ndarray:
+    from ..train import predict_logits  # torch loads only when a model is scored, not for the UI
+
     return log_softmax(predict_logits(model, x).astype(np.float64), axis=1)
 
 
