@@ -43,7 +43,8 @@ def _numel(shape) -> int:
     return n
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {"logreg": logreg, "mlp": mlp, "cnn": cnn}
+# "scatternet": a linear head on fixed ScatterNet features (explorer/features.py maps the data first)
+MODELS: dict[str, Callable[..., nn.Module]] = {"logreg": logreg, "mlp": mlp, "cnn": cnn, "scatternet": logreg}
 
 
 def build(name: str, input_shape, num_classes: int, seed: int) -> nn.Module:

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from . import accounting, data, records
+from . import accounting, data, features, records
 from .attacks import audit
 from .config import RunConfig
 from .config import plan
@@ -56,6 +56,8 @@ def run(config: RunConfig, progress=None, cancel=None, data_dir=None,
 
     t0 = time.perf_counter()
     ds = data.load(config.dataset, data_dir=data_dir, csv=csv, target=target)
+    if config.model in features.EXTRACTORS:  # fixed, per-example features: no privacy cost
+        ds = features.apply(config.model, ds)
     if progress:
         progress({"stage": "data", "n_train": ds.n_train})
     canaries, x_train, y_train = training_set(config, ds)

@@ -18,7 +18,7 @@ def test_models_are_opacus_valid():
 
     for name, shape in [("logreg", (30,)), ("mlp", (30,)), ("cnn", (1, 28, 28))]:
         assert ModuleValidator.validate(build(name, shape, 10, 0), strict=False) == []
-    assert set(MODELS) == {"logreg", "mlp", "cnn"}
+    assert set(MODELS) == {"logreg", "mlp", "cnn", "scatternet"}
 
 
 @pytest.mark.parametrize("model_name,shape", [("logreg", (30,)), ("mlp", (30,)), ("cnn", (1, 28, 28))])

@@ -90,7 +90,7 @@ def run(model, num_classes: int, kind: str, x_mem, y_mem, x_non, y_non, seed: in
         pixels = np.clip((recon.reshape(num_classes, -1) * pixel_std + pixel_mean) * 255, 0, 255)
         block["images"] = {"shape": list(shape[-2:]), "encoding": "base64 uint8, row-major",
                            "data": [base64.b64encode(p.astype(np.uint8).tobytes()).decode() for p in pixels]}
-    else:
+    elif recon[0].size <= 256:  # table rows; thousands of ScatterNet features would bloat the record
         block["vectors"] = [[round(float(v), 4) for v in row] for row in recon.reshape(num_classes, -1)]
     return block
 
