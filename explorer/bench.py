@@ -27,19 +27,14 @@ def _step_times(model, x, y, private: bool, steps: int = 30) -> float:
     """Median seconds of one training step as explorer.train takes it (same batch every step)."""
     import torch
 
-    from .train import SGD, _dp_step
+    from .train import SGD, _dp_step, _plain_step
 
     opt = SGD(model.parameters(), lr=0.1)
     if private:
         step = _dp_step(model, opt, sigma=1.0, clip=1.0, expected_batch=len(y),
                         noise=torch.Generator().manual_seed(0))
     else:
-        def step(xb, yb):
-            opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(model(xb), yb)
-            loss.backward()
-            opt.step()
-            return loss.item()
+        step = _plain_step(model, opt)
     times = []
     for i in range(steps + 5):
         t = time.perf_counter()

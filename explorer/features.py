@@ -17,6 +17,7 @@ import numpy as np
 
 from .data import Dataset, cache_dir
 from .errors import ExplorerError
+from .fileio import atomic_file
 
 GROUPS = 27  # 81 scattering channels in groups of 3, as in Tramèr & Boneh's MNIST models
 CHUNK = 2048
@@ -71,8 +72,6 @@ def _cached(name: str, dataset: str, split: str, x: np.ndarray, fn) -> np.ndarra
         except (OSError, ValueError):
             pass  # a damaged cache file is recomputed
     out = fn(x)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, out, allow_pickle=False)
-    tmp.replace(path)
+    with atomic_file(path) as f:
+        np.save(f, out, allow_pickle=False)
     return out

@@ -107,12 +107,7 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
         step_fn = _dp_step(model, optimizer, sigma, config.clip_norm, n * sample_rate,
                            torch.Generator().manual_seed(config.seed + 1))
     else:
-        def step_fn(xb, yb):
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-            return loss.item()
+        step_fn = _plain_step(model, optimizer)
 
     history, step = [], 0
     for epoch in range(1, config.epochs + 1):
@@ -146,6 +141,18 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
                        sample_rate=sample_rate if sigma else None, steps=total_steps,
                        train_accuracy=accuracy(clean, x_train, y_train),
                        test_accuracy=history[-1]["test_accuracy"], seconds=time.perf_counter() - start)
+
+
+def _plain_step(model: nn.Module, optimizer):
+    """One non-private SGD step on a batch (mean loss); returns the loss."""
+    def step(xb, yb):
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
 
 
 def _dp_step(model: nn.Module, optimizer, sigma: float, clip: float, expected_batch: float,

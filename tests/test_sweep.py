@@ -8,7 +8,7 @@ import pytest
 
 from explorer.errors import ExplorerError
 from explorer.records import Store
-from explorer.sweep import expand, summary_table, sweep
+from explorer.sweep import _local, expand, summary_table, sweep
 
 TINY = {"dataset": "breast-cancer", "epsilon": [1, None], "clip_norm": [0.5], "seeds": [0],
         "fixed": {"epochs": 2, "canaries": 10, "reference_models": 1}}
@@ -63,7 +63,5 @@ def test_summary_table_and_bad_input(tmp_path):
     bad.write_text(json.dumps({"dataset": "adult", "epsilons": [1]}))
     with pytest.raises(ExplorerError, match="unknown field"):
         sweep(bad, tmp_path)
-    grid = tmp_path / "g.json"
-    grid.write_text(json.dumps(TINY))
     with pytest.raises(ExplorerError, match="--address is for --backend ray"):
-        list(__import__("explorer.sweep", fromlist=["_local"])._local(expand(TINY), 1, None, "x:1"))
+        list(_local(expand(TINY), 1, None, "x:1"))
