@@ -167,8 +167,8 @@ def summary(record: dict) -> str:
                      "member than a non-member (base rate 0.50)")
     if p.get("delta_warning"):
         lines.append(f"  warning: {p['delta_warning']}")
-    lines.append(f"  time: train {t['train_s']:.1f} s, accounting {t['accounting_s']:.1f} s, "
-                 f"attacks {t['attacks_s']:.1f} s, total {t['total_s']:.1f} s")
+    lines.append(f"  time: train {t['train_s']:.1f} s, then attacks {t['attacks_s']:.1f} s (accounting "
+                 f"{t['accounting_s']:.1f} s beside them), total {t['total_s']:.1f} s")
     return "\n".join(lines)
 
 

@@ -12,7 +12,8 @@ import warnings
 from typing import Callable
 
 import numpy as np
-from scipy.stats import norm
+# scipy.special, not scipy.stats: the same Φ and Φ⁻¹ without 0.7 s of import on the app's first render
+from scipy.special import ndtr, ndtri
 
 from . import numeric
 from .errors import ExplorerError
@@ -111,7 +112,7 @@ def epsilons(noise_multiplier: float, sample_rate: float, steps: int, delta: flo
 def _gdp_guess(target_epsilon: float, delta: float, q: float, steps: int) -> float:
     """σ from the CLT approximation (μ-GDP, Dong et al.): a starting point, not an answer."""
     def delta_of_mu(mu):
-        return norm.cdf(-target_epsilon / mu + mu / 2) - math.exp(target_epsilon) * norm.cdf(
+        return ndtr(-target_epsilon / mu + mu / 2) - math.exp(target_epsilon) * ndtr(
             -target_epsilon / mu - mu / 2)
 
     lo, hi = 1e-6, 50.0
@@ -219,7 +220,7 @@ def tradeoff_tpr(fpr, eps: float, delta: float) -> np.ndarray:
 def gdp_tpr(fpr, mu: float) -> np.ndarray:
     """Highest TPR at each FPR under μ-GDP: Φ(Φ⁻¹(FPR) + μ)."""
     fpr = np.clip(np.asarray(fpr, dtype=float), 0.0, 1.0)
-    return norm.cdf(norm.ppf(fpr) + mu)
+    return ndtr(ndtri(fpr) + mu)
 
 
 def max_balanced_accuracy(eps: float, delta: float) -> float:

@@ -6,9 +6,12 @@ compared as ratios measured in the same run. Figures:
   (Opacus hooks, per-sample clipping, noise), for every model the explorer ships;
 - calibration_ms: median σ-for-ε calibration (PRV) over the bench/calibration.py cases;
 - cached_answer_ms: median server-side script run after a slider move between cached configurations;
-- live_run_s: a full mnist-5k run at the default budget with audit, RMIA (K=2) and inversion;
-- first_render_s: seconds from "server healthy" to three rendered charts in headless Chromium with a
-  warm user cache (null where Chromium or Playwright is missing).
+- live_run_s: a full mnist-5k run at the default budget with audit, RMIA (K=2) and inversion, the
+  record's total_s (from loading the data to the finished record; torch is already imported, as in a
+  running app server);
+- first_render_s: seconds from navigation to three rendered charts in headless Chromium, on a freshly
+  started server, for a user whose browser cache holds the app's files from an earlier visit (null
+  where Chromium or Playwright is missing).
 """
 from __future__ import annotations
 
@@ -106,9 +109,13 @@ def live_run_s() -> float:
 
 
 def first_render_s() -> float | None:
+    """A returning user opening a freshly started server: the browser's cache is warmed by one visit
+    to a first server, which is then stopped; a new server starts on the same origin (the cache is per
+    origin) and the clock runs from navigation to three rendered charts. The server side is cold (no
+    imports, no cached figures); the browser has the app's static files cached."""
     import shutil
 
-    from .serve import running_app
+    from .serve import free_port, running_app
 
     chromium = shutil.which("chromium")
     try:
@@ -117,16 +124,24 @@ def first_render_s() -> float | None:
         return None
     if not chromium:
         return None
-    with running_app({"EXPLORER_STORE": str(ROOT / "cached_runs")}) as url, sync_playwright() as pw:
+    env, port = {"EXPLORER_STORE": str(ROOT / "cached_runs")}, free_port()
+    with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        t = time.perf_counter()
-        page.goto(url)
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=120_000)
-        elapsed = time.perf_counter() - t
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        times = []
+        for _ in range(2):  # the first visit finds the browser cache cold
+            with running_app(env, port=port) as url:
+                page = context.new_page()
+                t = time.perf_counter()
+                page.goto(url)
+                page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3",
+                                       timeout=120_000)
+                times.append(time.perf_counter() - t)
+                page.close()
         browser.close()
-    return round(elapsed, 2)
+    print(f"  first render with a cold browser cache: {times[0]:.2f} s", flush=True)
+    return round(times[1], 2)
 
 
 FIGURES = {"dp_overhead": dp_overhead, "calibration_ms": calibration_ms, "cached_answer_ms": cached_answer_ms,

@@ -20,80 +20,79 @@ SUPPORTED = (nn.Linear, nn.Conv2d)
 
 
 class PerSampleClipper:
-    """Attach to a model once; `clipped_sum(x, y, C)` adds the sum of the batch's clipped per-sample
-    gradients to each parameter's .grad and returns the per-sample losses."""
+    """Wrap an nn.Sequential once; `clipped_sum(x, y, C)` adds the sum of the batch's clipped per-sample
+    gradients to each parameter's .grad and returns the summed loss. The forward pass walks the
+    Sequential itself and keeps each layer's input and output (forward hooks cost more than the small
+    models' layers)."""
 
     def __init__(self, model: nn.Module):
+        if not isinstance(model, nn.Sequential):
+            raise TypeError(f"per-sample clipping supports nn.Sequential models, not {type(model).__name__}")
         self.model = model
-        self.layers = []
-        for module in model.modules():
-            own = [p for p in module.parameters(recurse=False) if p.requires_grad]
-            if not own:
+        self.children = list(model)
+        self.layers = []  # positions of the children that own parameters
+        for i, module in enumerate(self.children):
+            if not any(p.requires_grad for p in module.parameters()):
                 continue
             if not isinstance(module, SUPPORTED) or (isinstance(module, nn.Conv2d) and module.groups != 1):
                 raise TypeError(f"per-sample clipping supports Linear and Conv2d (groups=1) layers, "
                                 f"not {type(module).__name__}")
-            self.layers.append(module)
-        self._saved: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._hooks = [m.register_forward_hook(self._save) for m in self.layers]
-
-    def _save(self, module, inputs, output):
-        if torch.is_grad_enabled():
-            self._saved[module] = (inputs[0].detach(), output)
-
-    def remove(self):
-        for h in self._hooks:
-            h.remove()
-        self._hooks = []
+            if isinstance(module, nn.Conv2d) and (isinstance(module.padding, str)
+                                                  or module.padding_mode != "zeros"):
+                raise TypeError("per-sample clipping supports Conv2d with numeric zero padding only")
+            self.layers.append(i)
 
     def clipped_sum(self, x: torch.Tensor, y: torch.Tensor, clip: float, scale: float = 1.0,
                     loss_fn=F.cross_entropy) -> torch.Tensor:
-        """Add scale · Σᵢ clip(∇ℓᵢ, C) to each parameter's .grad (which must exist); return the ℓᵢ."""
-        self._saved.clear()
-        losses = loss_fn(self.model(x), y, reduction="none")
-        outputs = [self._saved[m][1] for m in self.layers]
+        """Add scale · Σᵢ clip(∇ℓᵢ, C) to each parameter's .grad (which must exist); return Σᵢ ℓᵢ."""
+        inputs, outputs, h = [], [], x
+        for i, module in enumerate(self.children):
+            if i in self.layers:
+                inputs.append(h.detach())
+                h = module(h)
+                outputs.append(h)
+            else:
+                h = module(h)
+        total = loss_fn(h, y, reduction="sum")
         # gradients of Σᵢ ℓᵢ w.r.t. each layer's output: row i is example i's own gradient
-        grads = torch.autograd.grad(losses.sum(), outputs)
-        parts, sq = [], None  # sq: each example's squared gradient norm over all layers
-        for module, g in zip(self.layers, grads):
-            a = self._saved[module][0]
-            if isinstance(module, nn.Linear):
-                if a.dim() != 2:
-                    raise TypeError("per-sample clipping supports Linear layers on flat inputs only")
-                g_sq = (g * g).sum(1)
-                layer_sq = g_sq * ((a * a).sum(1) + 1.0) if module.bias is not None else g_sq * (a * a).sum(1)
-                parts.append((module, a, g))
-            else:
-                per_sample = _conv_per_sample(module, a, g)  # B × C_out × C_in × kh × kw
-                layer_sq = per_sample.pow(2).flatten(1).sum(1)
-                bias = g.sum((2, 3)) if module.bias is not None else None
-                if bias is not None:
-                    layer_sq += bias.pow(2).sum(1)
-                parts.append((module, per_sample, bias))
-            sq = layer_sq if sq is None else sq + layer_sq
-        # Opacus' factor min(1, C / (‖g‖ + 1e-6)), so both paths clip identically
-        factors = (clip / (sq.sqrt_() + 1e-6)).clamp_(max=1.0)
-        if scale != 1.0:
-            factors *= scale
-        for module, first, second in parts:
-            if isinstance(module, nn.Linear):
-                weighted = second * factors[:, None]
-                module.weight.grad.addmm_(weighted.t(), first)
-                if module.bias is not None:
-                    module.bias.grad += weighted.sum(0)
-            else:
-                module.weight.grad += torch.einsum("b,bkcij->kcij", factors, first)
-                if second is not None:
-                    module.bias.grad += factors @ second
-        self._saved.clear()
-        return losses.detach()
+        grads = torch.autograd.grad(total, outputs)
+        with torch.no_grad():
+            parts, sq = [], None  # sq: each example's squared gradient norm over all layers
+            for i, a, g in zip(self.layers, inputs, grads):
+                module = self.children[i]
+                if isinstance(module, nn.Linear):
+                    if a.dim() != 2:
+                        raise TypeError("per-sample clipping supports Linear layers on flat inputs only")
+                    a_sq = torch.linalg.vecdot(a, a)
+                    layer_sq = torch.linalg.vecdot(g, g) * (a_sq + 1.0 if module.bias is not None else a_sq)
+                    parts.append((module, a, g))
+                else:
+                    per_sample = _conv_per_sample(module, a, g)  # B × C_out × C_in × kh × kw
+                    layer_sq = per_sample.pow(2).flatten(1).sum(1)
+                    bias = g.sum((2, 3)) if module.bias is not None else None
+                    if bias is not None:
+                        layer_sq += bias.pow(2).sum(1)
+                    parts.append((module, per_sample, bias))
+                sq = layer_sq if sq is None else sq + layer_sq
+            # Opacus' factor min(1, C / (‖g‖ + 1e-6)), times `scale`, so both paths clip identically
+            # (in place: a Python scalar divided by a tensor costs a scalar-to-tensor copy per step)
+            factors = sq.sqrt_().add_(1e-6).reciprocal_().mul_(clip * scale).clamp_(max=scale)
+            for module, first, second in parts:
+                if isinstance(module, nn.Linear):
+                    weighted = second * factors[:, None]
+                    module.weight.grad.addmm_(weighted.t(), first)
+                    if module.bias is not None:
+                        module.bias.grad += weighted.sum(0)
+                else:
+                    module.weight.grad += torch.einsum("b,bkcij->kcij", factors, first)
+                    if second is not None:
+                        module.bias.grad += factors @ second
+        return total.detach()
 
 
 def _conv_per_sample(module: nn.Conv2d, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """Per-sample weight gradients of a Conv2d from a strided view of the padded input: the patches
     are never copied out (F.unfold + bmm took 4× longer on the first MNIST layer)."""
-    if isinstance(module.padding, str) or module.padding_mode != "zeros":
-        raise TypeError("per-sample clipping supports Conv2d with numeric zero padding only")
     (ph, pw), (sh, sw), (dh, dw) = module.padding, module.stride, module.dilation
     kh, kw = module.kernel_size
     padded = F.pad(a, (pw, pw, ph, ph)).contiguous()

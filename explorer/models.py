@@ -1,6 +1,7 @@
 """Models the explorer trains; each passes Opacus' ModuleValidator (no BatchNorm, per-sample grads)."""
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import torch
@@ -47,6 +48,10 @@ def _numel(shape) -> int:
 MODELS: dict[str, Callable[..., nn.Module]] = {"logreg": logreg, "mlp": mlp, "cnn": cnn, "scatternet": logreg}
 
 
+_INIT_LOCK = threading.Lock()  # initialisation draws from torch's global generator; runs may overlap in threads
+
+
 def build(name: str, input_shape, num_classes: int, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return MODELS[name](tuple(input_shape), num_classes)
+    with _INIT_LOCK:
+        torch.manual_seed(seed)
+        return MODELS[name](tuple(input_shape), num_classes)

@@ -13,12 +13,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@contextmanager
-def running_app(env: dict | None = None, timeout_s: float = 60.0):
-    """Yields the app's URL (bound to 127.0.0.1) once /_stcore/health answers "ok"; stops it after."""
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(env: dict | None = None, timeout_s: float = 60.0, port: int | None = None):
+    """Yields the app's URL (bound to 127.0.0.1) once /_stcore/health answers "ok"; stops it after.
+    A free port unless `port` is given (a browser's cache is per origin, so a restart keeps it)."""
+    if port is None:
+        port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true"], cwd=ROOT, env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

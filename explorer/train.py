@@ -53,28 +53,35 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
 
 
 class SGD:
-    """torch.optim.SGD's update (momentum, no dampening, no Nesterov) without torch.optim, whose first
-    construction in a process imports torch._dynamo (1.7 s of a 15 s live run)."""
+    """torch.optim.SGD's update (momentum, no dampening, no Nesterov) over one flat parameter buffer and
+    one flat gradient buffer: the parameters and their .grad become views into them, so zeroing, noising
+    and the update are one call each (per-call overhead dominates the small models' steps). Without
+    torch.optim, whose first construction in a process imports torch._dynamo (1.7 s of a live run)."""
 
     def __init__(self, params, lr: float, momentum: float = 0.0):
-        self.params, self.lr, self.momentum = list(params), lr, momentum
-        self.buffers: list[torch.Tensor | None] = [None] * len(self.params)
+        params = [p for p in params if p.requires_grad]
+        self.lr, self.momentum, self.buffer = lr, momentum, None
+        self.flat = torch.cat([p.detach().reshape(-1) for p in params]) if params else torch.zeros(0)
+        self.grad = torch.zeros_like(self.flat)
+        offset = 0
+        for p in params:
+            p.data = self.flat[offset:offset + p.numel()].view_as(p)
+            p.grad = self.grad[offset:offset + p.numel()].view_as(p)  # backward adds into it in place
+            offset += p.numel()
 
     @torch.no_grad()
     def step(self):
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if self.momentum:
-                if self.buffers[i] is None:
-                    self.buffers[i] = g.clone()
-                else:
-                    self.buffers[i].mul_(self.momentum).add_(g)
-                g = self.buffers[i]
-            p.add_(g, alpha=-self.lr)
+        g = self.grad
+        if self.momentum:
+            if self.buffer is None:
+                self.buffer = g.clone()
+            else:
+                self.buffer.mul_(self.momentum).add_(g)
+            g = self.buffer
+        self.flat.add_(g, alpha=-self.lr)
 
-    def zero_grad(self, set_to_none: bool = True):
-        for p in self.params:
-            p.grad = None
+    def zero_grad(self):
+        self.grad.zero_()
 
 
 def poisson_batches(n: int, sample_rate: float, steps: int, generator: torch.Generator):
@@ -143,10 +150,10 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
                        test_accuracy=history[-1]["test_accuracy"], seconds=time.perf_counter() - start)
 
 
-def _plain_step(model: nn.Module, optimizer):
+def _plain_step(model: nn.Module, optimizer: SGD):
     """One non-private SGD step on a batch (mean loss); returns the loss."""
     def step(xb, yb):
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss = F.cross_entropy(model(xb), yb)
         loss.backward()
         optimizer.step()
@@ -155,27 +162,23 @@ def _plain_step(model: nn.Module, optimizer):
     return step
 
 
-def _dp_step(model: nn.Module, optimizer, sigma: float, clip: float, expected_batch: float,
+def _dp_step(model: nn.Module, optimizer: SGD, sigma: float, clip: float, expected_batch: float,
              noise: torch.Generator):
     """One DP-SGD step on a Poisson batch: (clipped per-sample sum + N(0, σ²C²) per coordinate) over the
     expected batch size, as Opacus' DPOptimizer forms it. Large batches go in physical chunks."""
     clipper = PerSampleClipper(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    # one flat gradient buffer: zeroed and noised with one call each (per-call overhead dominates
-    # the small models' steps)
-    flat = torch.zeros(sum(p.numel() for p in params))
-    offset = 0
-    for p in params:
-        p.grad = flat[offset:offset + p.numel()].view_as(p)
-        offset += p.numel()
+    std = sigma * clip / expected_batch
 
     def step(xb, yb):
-        flat.zero_()
-        losses = [clipper.clipped_sum(xb[i:i + MAX_PHYSICAL_BATCH], yb[i:i + MAX_PHYSICAL_BATCH], clip,
-                                      scale=1.0 / expected_batch)
-                  for i in range(0, len(yb), MAX_PHYSICAL_BATCH)]
-        flat.add_(torch.randn(flat.shape, generator=noise), alpha=sigma * clip / expected_batch)
+        # the noise is drawn into the gradient buffer first and the clipped sums are added onto it
+        optimizer.grad.normal_(0.0, std, generator=noise)
+        if len(yb) <= MAX_PHYSICAL_BATCH:
+            total = clipper.clipped_sum(xb, yb, clip, scale=1.0 / expected_batch).item()
+        else:
+            total = sum(clipper.clipped_sum(xb[i:i + MAX_PHYSICAL_BATCH], yb[i:i + MAX_PHYSICAL_BATCH], clip,
+                                            scale=1.0 / expected_batch).item()
+                        for i in range(0, len(yb), MAX_PHYSICAL_BATCH))
         optimizer.step()
-        return float(torch.cat(losses).mean()) if losses else None
+        return total / len(yb) if len(yb) else None
 
     return step

@@ -110,6 +110,21 @@ def test_pipeline_fills_every_attack_block_and_no_attacks_skips_them():
     assert bare["attacks"] == {} and bare["config"]["canaries"] == 0
 
 
+def test_reference_models_trained_beside_the_target_give_the_same_record():
+    """pipeline.run trains the RMIA reference models in a second thread while the target trains; the
+    attack figures must equal those of references trained afterwards in this thread, one at a time."""
+    cfg = RunConfig(dataset="mnist-5k", model="mlp", target_epsilon=2.0, epochs=2, canaries=20)
+    record = pipeline.run(cfg)
+    ds = data.load("mnist-5k")
+    canaries, x, y = pipeline.training_set(cfg, ds)
+    target = train(cfg, x, y, ds.num_classes, ds.x_test, ds.y_test)
+    assert target.test_accuracy == record["utility"]["test_accuracy"]
+    serial = pipeline.run_attacks(cfg, ds, target.model, canaries)  # refs=None: trained here, in turn
+    assert serial["mia"]["reference_models"] == 2
+    assert serial["mia"]["auc"] == record["attacks"]["mia"]["auc"]
+    assert serial["mia"]["roc"] == record["attacks"]["mia"]["roc"]
+
+
 @pytest.fixture(scope="module")
 def audit_power():
     """The same audit without DP: the bound must be able to exceed ε = 1, or the check below is idle."""

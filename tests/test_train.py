@@ -67,10 +67,10 @@ def test_per_sample_gradients_are_clipped_to_C(model_name, shape):
     clipper = PerSampleClipper(reference)
     for p in reference.parameters():
         p.grad = torch.zeros_like(p)
-    losses = clipper.clipped_sum(x, y, clip)
+    total = clipper.clipped_sum(x, y, clip)
     ours = torch.cat([p.grad.reshape(-1) for p in reference.parameters()])
     torch.testing.assert_close(ours, summed, rtol=1e-4, atol=1e-7)
-    torch.testing.assert_close(losses, nn.CrossEntropyLoss(reduction="none")(reference(x), y))
+    torch.testing.assert_close(total, nn.CrossEntropyLoss(reduction="sum")(reference(x), y))
 
 
 def test_plan_matches_opacus_poisson_loader():
@@ -111,6 +111,8 @@ def test_empty_poisson_batches_are_handled():
 def test_clipper_rejects_unsupported_layers():
     with pytest.raises(TypeError, match="Linear and Conv2d"):
         PerSampleClipper(nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3)))
+    with pytest.raises(TypeError, match="nn.Sequential"):
+        PerSampleClipper(nn.Linear(3, 3))
 
 
 def test_progress_and_cancel():
