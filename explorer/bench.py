@@ -3,7 +3,8 @@
 Benchmarks print figures; they are not timed tests (machines here are shared and noisy), so speed is
 compared as ratios measured in the same run. Figures:
 - dp_overhead: median DP-SGD step time / median non-private step time, same model, batch and data
-  (Opacus hooks, per-sample clipping, noise), for every model the explorer ships;
+  (train.py's own steps: per-sample clipping and noise against plain SGD), for every model the
+  explorer ships;
 - calibration_ms: median σ-for-ε calibration (PRV) over the bench/calibration.py cases;
 - cached_answer_ms: median server-side script run after a slider move between cached configurations;
 - live_run_s: a full mnist-5k run at the default budget with audit, RMIA (K=2) and inversion, the
@@ -19,11 +20,9 @@ import json
 import os
 import statistics
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-warnings.filterwarnings("ignore", message="Full backward hook is firing")
 
 
 def _step_times(model, x, y, private: bool, steps: int = 30) -> float:
@@ -115,7 +114,7 @@ def first_render_s() -> float | None:
     imports, no cached figures); the browser has the app's static files cached."""
     import shutil
 
-    from .serve import free_port, running_app
+    from .serve import CHROMIUM_FLAGS, free_port, running_app
 
     chromium = shutil.which("chromium")
     try:
@@ -126,8 +125,7 @@ def first_render_s() -> float | None:
         return None
     env, port = {"EXPLORER_STORE": str(ROOT / "cached_runs")}, free_port()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         times = []
         for _ in range(2):  # the first visit finds the browser cache cold

@@ -28,7 +28,6 @@ class PerSampleClipper:
     def __init__(self, model: nn.Module):
         if not isinstance(model, nn.Sequential):
             raise TypeError(f"per-sample clipping supports nn.Sequential models, not {type(model).__name__}")
-        self.model = model
         self.children = list(model)
         self.layers = []  # positions of the children that own parameters
         for i, module in enumerate(self.children):
@@ -47,12 +46,10 @@ class PerSampleClipper:
         """Add scale · Σᵢ clip(∇ℓᵢ, C) to each parameter's .grad (which must exist); return Σᵢ ℓᵢ."""
         inputs, outputs, h = [], [], x
         for i, module in enumerate(self.children):
+            a, h = h, module(h)
             if i in self.layers:
-                inputs.append(h.detach())
-                h = module(h)
+                inputs.append(a.detach())
                 outputs.append(h)
-            else:
-                h = module(h)
         total = loss_fn(h, y, reduction="sum")
         # gradients of Σᵢ ℓᵢ w.r.t. each layer's output: row i is example i's own gradient
         grads = torch.autograd.grad(total, outputs)

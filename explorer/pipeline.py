@@ -14,8 +14,7 @@ import numpy as np
 
 from . import accounting, data, features, records
 from .attacks import audit
-from .config import RunConfig
-from .config import plan
+from .config import RunConfig, plan
 from .errors import RunCancelled, is_cancelled
 
 

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from explorer.serve import running_app
+from explorer.serve import CHROMIUM_FLAGS as FLAGS, running_app
 
 ROOT = Path(__file__).resolve().parents[1]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
