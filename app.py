@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import streamlit as st
 
@@ -34,8 +35,8 @@ def cached_preview(key: str, _config: RunConfig) -> dict:
 @st.cache_resource(max_entries=512)
 def figure(kind: str, key: str, context: str, _record: dict, _records: tuple = ()):
     """Figures are pure functions of records, so one built for a record key (and, for the frontier, the
-    keys of the records drawn with it) is reused. st.plotly_chart only copies a Figure (to_dict), so
-    sessions share it safely; a dict would be validated again on every rerun."""
+    keys of the records drawn with it) is reused; st.vega_lite_chart copies a spec before it changes
+    anything, so sessions share it safely."""
     builder = {"frontier": lambda: plots.frontier(list(_records), _record), "budget": lambda: plots.budget(_record),
                "roc": lambda: plots.attack_roc(_record), "histogram": lambda: plots.audit_histogram(_record)}[kind]
     return builder()
@@ -187,9 +188,9 @@ def cards_and_panels(record: dict, baseline: dict | None) -> None:
 
     left, middle, right = st.columns(3)
     drawn = "|".join(r["key"] for r in dataset_records)
-    left.plotly_chart(figure("frontier", record["key"], drawn, record, tuple(dataset_records)), key="frontier")
-    middle.plotly_chart(figure("budget", record["key"], "", record), key="budget")
-    right.plotly_chart(figure("roc", record["key"], "", record), key="roc")
+    left.vega_lite_chart(figure("frontier", record["key"], drawn, record, tuple(dataset_records)), key="frontier")
+    middle.vega_lite_chart(figure("budget", record["key"], "", record), key="budget")
+    right.vega_lite_chart(figure("roc", record["key"], "", record), key="roc")
 
 
 if record is not None:
@@ -204,7 +205,7 @@ with details:
         st.info("Attack details appear once a run is shown.")
     else:
         a = record["attacks"]
-        st.plotly_chart(figure("histogram", record["key"], "", record), key="histogram")
+        st.vega_lite_chart(figure("histogram", record["key"], "", record), key="histogram")
         rows = {name: {"AUC": round(b["auc"], 3), "TPR@0.1%": b["tpr_at_fpr"]["0.001"], "TPR@1%": b["tpr_at_fpr"]["0.01"],
                        "TPR@10%": b["tpr_at_fpr"]["0.1"], "balanced acc.": round(b["balanced_accuracy"], 3)}
                 for name, b in (("canary audit", a.get("audit")), ("RMIA", a.get("mia")), ("LOSS", a.get("loss_attack")))
@@ -234,7 +235,7 @@ with compare:
                        "canary AUC": r["attacks"].get("audit", {}).get("auc"),
                        "ε lower bound": r["attacks"].get("audit", {}).get("epsilon_lower_bound")}
                       for r in state["pinned"]])
-        st.plotly_chart(plots.compare(state["pinned"]), key="compare_chart")
+        st.vega_lite_chart(plots.compare(state["pinned"]), key="compare_chart")
         if st.button("Clear pins", key="clear_pins"):
             state["pinned"] = []
             st.rerun()
@@ -294,7 +295,7 @@ with yours:
                     st.dataframe([{"ε": r["privacy"]["epsilon_reported"], "accuracy": r["utility"]["test_accuracy"],
                                    "canary AUC": r["attacks"].get("audit", {}).get("auc"),
                                    "RMIA/LOSS AUC": r["attacks"].get("loss_attack", {}).get("auc")} for r in results])
-                    st.plotly_chart(plots.frontier(results, None, "Your data: accuracy vs ε"), key="csv_frontier")
+                    st.vega_lite_chart(plots.frontier(results, None, "Your data: accuracy vs ε"), key="csv_frontier")
 
 with export:
     if record is None:
@@ -302,15 +303,8 @@ with export:
     else:
         st.download_button("Report (Markdown)", report.markdown(record, baseline), file_name=f"dp-report-{record['key']}.md",
                            key="dl_md")
-        if st.checkbox("Embed the figures in the HTML report (needs kaleido)", key="embed_figures"):
-            images, why = report.figure_images({"Accuracy vs ε": plots.frontier(dataset_records, record),
-                                                "Privacy budget spent": plots.budget(record),
-                                                "Attacks vs the guarantee": plots.attack_roc(record)})
-            if why:
-                st.caption(why)
-        else:
-            images, why = {}, None
-        st.download_button("Report (HTML)", report.html_report(record, baseline, images, why),
+        # a callable runs only when the button is pressed: drawing the figures takes about a second
+        st.download_button("Report (HTML, with figures)", partial(report.html_with_figures, record, baseline, dataset_records),
                            file_name=f"dp-report-{record['key']}.html", key="dl_html")
         st.download_button("Report (JSON)", report.json_report(record, baseline), file_name=f"dp-report-{record['key']}.json",
                            key="dl_json")

@@ -113,16 +113,31 @@ def json_report(record: dict, baseline: dict | None = None) -> str:
                        "record": record, "baseline": baseline}, indent=1)
 
 
-def figure_images(figures: dict) -> tuple[dict[str, str], str | None]:
-    """Plotly figures as inline SVG data URIs for the HTML report, where kaleido can render them.
-    Returns (images, reason they are missing or None); kaleido is optional and needs a Chrome."""
+def figure_images(figures: dict[str, dict], width: int = 520) -> tuple[dict[str, str], str | None]:
+    """Vega-Lite specs (explorer.plots) as inline SVG data URIs for the HTML report, drawn offline by
+    vl-convert (no browser, no network). Returns (images, reason they are missing or None)."""
     import base64
 
+    try:
+        import vl_convert
+    except ImportError:
+        return {}, "figures not embedded: vl-convert-python is not installed (pip install -r requirements.txt)"
     images = {}
-    for title, fig in figures.items():
-        try:
-            svg = fig.to_image(format="svg")
-        except Exception as e:  # kaleido missing, or no browser for it: the report says so instead
+    for title, spec in figures.items():
+        try:  # a fixed width: the app's specs fit their container, and a file has none
+            svg = vl_convert.vegalite_to_svg({**spec, "width": width, "autosize": {"type": "pad"}})
+        except Exception as e:  # the report says why instead of failing the download
             return {}, f"figures not embedded: {type(e).__name__} ({str(e).splitlines()[0][:120] if str(e) else ''})"
-        images[title] = "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+        images[title] = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
     return images, None
+
+
+def html_with_figures(record: dict, baseline: dict | None, dataset_records: list[dict]) -> str:
+    """The HTML report with the main view's three figures embedded (about 1 s to draw: the app builds it
+    only when the download is asked for)."""
+    from . import plots
+
+    images, why = figure_images({"Accuracy vs ε": plots.frontier(dataset_records, record),
+                                 "Privacy budget spent": plots.budget(record),
+                                 "Attacks vs the guarantee": plots.attack_roc(record)})
+    return html_report(record, baseline, images, why)

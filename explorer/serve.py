@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # headless Chromium as the browser test and the bench drive it (Debian's build, no GPU, no network)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
+# a chart Vega has drawn (its SVG), as the browser test and the bench wait for it
+CHART_DRAWN = "[data-testid=stVegaLiteChart] svg.marks"
 
 
 def free_port() -> int:
@@ -45,4 +47,8 @@ def running_app(env: dict | None = None, timeout_s: float = 60.0, port: int | No
         yield url
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from explorer import plots
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 
@@ -23,11 +25,11 @@ def _app() -> AppTest:
 
 
 def _charts(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
 
 
 def _names(spec):
-    return [t.get("name") for t in spec["data"]]
+    return plots.series_names(spec)
 
 
 def _sidebar_text(at):
@@ -39,10 +41,10 @@ def test_cached_default_renders_three_panels_and_cards():
     charts = _charts(at)
     assert len(charts) >= 3
     frontier, budget, roc = charts[:3]
-    assert "this run" in _names(frontier) and any(n and n.startswith("cached") for n in _names(frontier))
+    assert "this run" in _names(frontier) and any(n and n.startswith("C=") for n in _names(frontier))
     assert {"PRV", "RDP", "PLD"} <= set(_names(budget))
     assert any(n and "bound" in n for n in _names(roc)) and any(n and n.startswith("canary audit") for n in _names(roc))
-    assert "chance" in _names(roc) and roc["layout"]["xaxis"]["type"] == "log"
+    assert "chance" in _names(roc) and all(layer["encoding"]["x"]["scale"]["type"] == "log" for layer in roc["layer"])
     labels = [m.label for m in at.metric]
     assert "Test accuracy" in labels and any(label.startswith("ε spent") for label in labels)
     assert not at.info or all("nearest" not in i.value for i in at.info)  # the default is cached exactly

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.serve import CHROMIUM_FLAGS as FLAGS, running_app
+from explorer.serve import CHART_DRAWN, CHROMIUM_FLAGS as FLAGS, running_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def server(tmp_path_factory):
 
 def _idle(page, timeout=120_000):
     """Wait for the script run to finish: charts present and Streamlit's running indicator gone."""
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=timeout)
+    page.wait_for_function(f"document.querySelectorAll({CHART_DRAWN!r}).length >= 3", timeout=timeout)
     page.wait_for_function(
         "!document.querySelector('[data-testid=\"stStatusWidget\"]') || "
         "!document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
@@ -32,13 +32,14 @@ def _idle(page, timeout=120_000):
     page.wait_for_timeout(500)
 
 
-ROC_BOUND = ("(() => { const r = Array.from(document.querySelectorAll('.js-plotly-plot'))"
-             ".map(g => g.data.map(t => t.name || '')).filter(n => n.includes('chance'));"
+ROC_BOUND = ("(() => { const r = Array.from(document.querySelectorAll('[data-testid=stVegaLiteChart]'))"
+             ".map(c => Array.from(c.querySelectorAll('text')).map(t => t.textContent)).filter(n => n.includes('chance'));"
              " return r.length === 1 ? (r[0].find(n => n.includes('bound')) || null) : null; })()")
 
 
 def _roc_bound(page):
-    """The name of the ROC panel's (ε, δ) bound curve, e.g. '(ε=2.98, δ) bound' — one panel only."""
+    """The ROC panel's legend entry for the (ε, δ) bound as Vega drew it, e.g. '(ε=2.98, δ) bound'
+    — one panel only."""
     return page.evaluate(ROC_BOUND)
 
 

@@ -33,6 +33,21 @@ def test_report_states_the_privacy_facts(records):
     assert parsed["record"]["key"] == dp["key"] and "Privacy guarantee" in parsed["report"]
 
 
+def test_html_report_embeds_the_three_figures_drawn_offline(records):
+    import base64
+    import re
+
+    dp, base = records
+    html = report.html_with_figures(dp, base, STORE.records("mnist-5k"))
+    assert "figures not embedded" not in html
+    uris = re.findall(r"src='data:image/svg\+xml;base64,([^']+)'", html)
+    assert len(uris) == 3
+    roc = base64.b64decode(uris[2]).decode()
+    # the ROC figure is a real drawing with the guarantee's curve and the attack in its legend
+    assert roc.startswith("<svg") and f"(ε={dp['privacy']['epsilon_reported']:.2f}, δ) bound" in roc
+    assert "canary audit (AUC" in roc and "<path" in roc
+
+
 @pytest.mark.parametrize("which", [0, 1])
 def test_reproduce_command_rebuilds_the_same_key(records, which):
     record = records[which]
