@@ -4,7 +4,7 @@ Benchmarks print figures; they are not timed tests (machines here are shared and
 compared as ratios measured in the same run. Figures:
 - dp_overhead: median DP-SGD step time / median non-private step time, same model, batch and data
   (train.py's own steps: per-sample clipping and noise against plain SGD), for every model the
-  explorer ships;
+  explorer ships (the table adds each model's absolute times and its noise draw's share);
 - calibration_ms: median σ-for-ε calibration (PRV) over the bench/calibration.py cases;
 - cached_answer_ms: median server-side script run after a slider move between cached configurations;
 - live_run_s: a full mnist-5k run at the default budget with audit, RMIA (K=2) and inversion, the
@@ -32,38 +32,70 @@ def _step_times(model, x, y, private: bool, steps: int = 30) -> float:
     from .train import SGD, _dp_step, _plain_step
 
     opt = SGD(model.parameters(), lr=0.1)
+    row_sq, idx = None, torch.arange(len(y))
     if private:
-        step = _dp_step(model, opt, sigma=1.0, clip=1.0, expected_batch=len(y),
-                        noise=torch.Generator().manual_seed(0))
+        step, row_sq = _dp_step(model, opt, sigma=1.0, clip=1.0, expected_batch=len(y),
+                                noise=torch.Generator().manual_seed(0), x_train=x)
     else:
         step = _plain_step(model, opt)
     times = []
     for i in range(steps + 5):
         t = time.perf_counter()
-        step(x, y)
+        if row_sq is None:
+            step(x, y)
+        else:  # train.py gathers the batch's precomputed norms each step: that gather is DP's cost
+            step(x, y, row_sq[idx])
         if i >= 5:  # warm-up steps are not counted
             times.append(time.perf_counter() - t)
     return statistics.median(times)
 
 
-def dp_overhead() -> dict:
+def _noise_time(numel: int, draws: int = 100) -> float:
+    """Median seconds of drawing one step's Gaussian noise for `numel` parameters, as the DP step does."""
     import torch
 
-    from . import data
+    buffer, generator, times = torch.zeros(numel), torch.Generator().manual_seed(0), []
+    for i in range(draws + 5):
+        t = time.perf_counter()
+        buffer.normal_(0.0, 1.0, generator=generator)
+        if i >= 5:
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _dp_cases() -> dict:
+    """(x, y, classes) per shipped model: a batch of 256 for the three the issue names, and for the
+    full-MNIST model (a linear head on ScatterNet features) a batch of 2048 feature rows, two physical
+    chunks, as its batch of 4096 takes four."""
+    from . import data, features
+
+    mnist = data.load("mnist-5k")
+    bc = data.load("breast-cancer")
+    return {"cnn": (mnist.x_train[:256], mnist.y_train[:256], 10),
+            "mlp": (mnist.x_train[:256].reshape(256, -1), mnist.y_train[:256], 10),
+            "logreg": (bc.x_train[:256], bc.y_train[:256], 2),
+            "scatternet": (features.scatternet(mnist.x_train[:2048]), mnist.y_train[:2048], 10)}
+
+
+def dp_overhead() -> dict:
+    """DP step / plain step per model. Also prints what the noise draw alone costs against the plain
+    step: no DP-SGD step can take less than (1 + that share) × the plain step."""
+    import torch
+
     from .models import build
 
     torch.manual_seed(0)
-    mnist = data.load("mnist-5k")
-    bc = data.load("breast-cancer")
-    cases = {"cnn": (mnist.x_train[:256], mnist.y_train[:256], 10),
-             "mlp": (mnist.x_train[:256].reshape(256, -1), mnist.y_train[:256], 10),
-             "logreg": (bc.x_train[:256], bc.y_train[:256], 2)}
     out = {}
-    for name, (x, y, classes) in cases.items():
+    for name, (x, y, classes) in _dp_cases().items():
         x, y = torch.from_numpy(x), torch.from_numpy(y)
-        plain = _step_times(build(name, x.shape[1:], classes, 0), x, y, private=False)
+        model = build(name, x.shape[1:], classes, 0)
+        plain = _step_times(model, x, y, private=False)
         dp = _step_times(build(name, x.shape[1:], classes, 0), x, y, private=True)
+        noise = _noise_time(sum(p.numel() for p in model.parameters()))
         out[name] = round(dp / plain, 2)
+        print(f"  {name:10s} batch {len(y):4d}: plain step {plain * 1e3:7.3f} ms, DP step {dp * 1e3:7.3f} ms "
+              f"({dp / plain:.2f}×); the noise draw alone {noise * 1e3:.3f} ms = {noise / plain:.2f}× "
+              f"the plain step", flush=True)
     return out
 
 

@@ -111,10 +111,10 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
                                                  total_steps, config.accountant, verify=verify_sigma)
         else:
             sigma = config.noise_multiplier
-        step_fn = _dp_step(model, optimizer, sigma, config.clip_norm, n * sample_rate,
-                           torch.Generator().manual_seed(config.seed + 1))
+        step_fn, row_sq = _dp_step(model, optimizer, sigma, config.clip_norm, n * sample_rate,
+                                   torch.Generator().manual_seed(config.seed + 1), x)
     else:
-        step_fn = _plain_step(model, optimizer)
+        step_fn, row_sq = _plain_step(model, optimizer), None
 
     history, step = [], 0
     for epoch in range(1, config.epochs + 1):
@@ -126,7 +126,7 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
         for idx in batches:
             if is_cancelled(cancel):
                 raise RunCancelled()
-            loss = step_fn(x[idx], y[idx])
+            loss = step_fn(x[idx], y[idx]) if row_sq is None else step_fn(x[idx], y[idx], row_sq[idx])
             if loss is not None:
                 losses.append(loss)
             step += 1
@@ -164,20 +164,25 @@ def _plain_step(model: nn.Module, optimizer: SGD):
 
 
 def _dp_step(model: nn.Module, optimizer: SGD, sigma: float, clip: float, expected_batch: float,
-             noise: torch.Generator):
+             noise: torch.Generator, x_train: torch.Tensor):
     """One DP-SGD step on a Poisson batch: (clipped per-sample sum + N(0, σ²C²) per coordinate) over the
-    expected batch size, as Opacus' DPOptimizer forms it. Large batches go in physical chunks."""
+    expected batch size, as Opacus' DPOptimizer forms it. Large batches go in physical chunks.
+    Returns the step function and the training rows' first-layer norms (None where the model's first
+    layer does not allow them); the step takes (xb, yb) or (xb, yb, row_sq[idx])."""
     clipper = PerSampleClipper(model)
     std = sigma * clip / expected_batch
 
-    def step(xb, yb):
+    def step(xb, yb, sqb=None):
         # the noise is drawn into the gradient buffer first and the clipped sums are added onto it
         optimizer.grad.normal_(0.0, std, generator=noise)
-        # one chunk unsplit: two slicing calls are measurable on the small models' steps
-        chunks = [(xb, yb)] if len(yb) <= MAX_PHYSICAL_BATCH else zip(xb.split(MAX_PHYSICAL_BATCH),
-                                                                      yb.split(MAX_PHYSICAL_BATCH))
-        total = sum(clipper.clipped_sum(xc, yc, clip, scale=1.0 / expected_batch).item() for xc, yc in chunks)
+        if len(yb) <= MAX_PHYSICAL_BATCH:  # one chunk unsplit: slicing calls are measurable on small models
+            total = clipper.clipped_sum(xb, yb, clip, 1.0 / expected_batch, input_sq=sqb).item()
+        else:
+            sq_chunks = sqb.split(MAX_PHYSICAL_BATCH) if sqb is not None else [None] * len(yb)
+            total = sum(clipper.clipped_sum(xc, yc, clip, 1.0 / expected_batch, input_sq=sc).item()
+                        for xc, yc, sc in zip(xb.split(MAX_PHYSICAL_BATCH), yb.split(MAX_PHYSICAL_BATCH),
+                                              sq_chunks))
         optimizer.step()
         return total / len(yb) if len(yb) else None
 
-    return step
+    return step, clipper.input_norms(x_train)

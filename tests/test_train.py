@@ -108,6 +108,35 @@ def test_empty_poisson_batches_are_handled():
     assert abs(np.mean(big) - 300) < 3 and abs(np.var(big) - 270) < 60
 
 
+@pytest.mark.parametrize("model_name,shape", [("logreg", (30,)), ("mlp", (1, 6, 5))])
+def test_precomputed_input_norms_give_the_same_clipped_sum(model_name, shape):
+    """train.py computes the first Linear layer's ‖xᵢ‖² + 1 once per dataset; a batch's rows of it must
+    give bit for bit the clipped sum the clipper forms from the batch itself (shipped records depend on it)."""
+    torch.manual_seed(0)
+    x, y = torch.randn(300, *shape), torch.randint(0, 10, (300,))
+    idx = torch.tensor([5, 17, 17, 42, 299, 0, 123])  # any rows, repeated ones included
+    grads = []
+    for use_norms in (False, True):
+        model = build(model_name, shape, 10, 0)
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        clipper = PerSampleClipper(model)
+        row_sq = clipper.input_norms(x, chunk=64)  # chunks of another size than the batch
+        assert row_sq.shape == (300,)
+        clipper.clipped_sum(x[idx], y[idx], 0.05, input_sq=row_sq[idx] if use_norms else None)
+        grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
+    assert torch.equal(grads[0], grads[1]) and grads[0].abs().sum() > 0
+
+
+def test_input_norms_only_where_the_first_layer_is_a_linear_on_the_input():
+    assert PerSampleClipper(build("cnn", (1, 28, 28), 10, 0)).input_norms(torch.zeros(2, 1, 28, 28)) is None
+    assert PerSampleClipper(nn.Sequential(nn.Tanh(), nn.Linear(3, 2))).input_norms(torch.zeros(2, 3)) is None
+    no_bias = PerSampleClipper(nn.Sequential(nn.Linear(2, 2, bias=False)))
+    assert torch.equal(no_bias.input_norms(torch.tensor([[3.0, 4.0]])), torch.tensor([25.0]))
+    with_bias = PerSampleClipper(nn.Sequential(nn.Flatten(), nn.Linear(2, 2)))
+    assert torch.equal(with_bias.input_norms(torch.tensor([[3.0, 4.0]])), torch.tensor([26.0]))
+
+
 def test_clipper_rejects_unsupported_layers():
     with pytest.raises(TypeError, match="Linear and Conv2d"):
         PerSampleClipper(nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3)))
