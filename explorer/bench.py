@@ -25,42 +25,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _median_s(call, repeats: int, warmup: int = 5) -> float:
+    """Median seconds of `call()` over `repeats` calls after `warmup` uncounted ones."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def _step_times(model, x, y, private: bool, steps: int = 30) -> float:
-    """Median seconds of one training step as explorer.train takes it (same batch every step)."""
+    """Median seconds of one training step as explorer.train takes it (same batch every step; the DP
+    step's gather of its precomputed input norms is inside the clock, as in train.py)."""
     import torch
 
     from .train import SGD, _dp_step, _plain_step
 
     opt = SGD(model.parameters(), lr=0.1)
-    row_sq, idx = None, torch.arange(len(y))
     if private:
-        step, row_sq = _dp_step(model, opt, sigma=1.0, clip=1.0, expected_batch=len(y),
-                                noise=torch.Generator().manual_seed(0), x_train=x)
+        step = _dp_step(model, opt, sigma=1.0, clip=1.0, expected_batch=len(y),
+                        noise=torch.Generator().manual_seed(0), x_train=x)
     else:
         step = _plain_step(model, opt)
-    times = []
-    for i in range(steps + 5):
-        t = time.perf_counter()
-        if row_sq is None:
-            step(x, y)
-        else:  # train.py gathers the batch's precomputed norms each step: that gather is DP's cost
-            step(x, y, row_sq[idx])
-        if i >= 5:  # warm-up steps are not counted
-            times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    idx = torch.arange(len(y))
+    return _median_s(lambda: step(x, y, idx), steps)
 
 
 def _noise_time(numel: int, draws: int = 100) -> float:
     """Median seconds of drawing one step's Gaussian noise for `numel` parameters, as the DP step does."""
     import torch
 
-    buffer, generator, times = torch.zeros(numel), torch.Generator().manual_seed(0), []
-    for i in range(draws + 5):
-        t = time.perf_counter()
-        buffer.normal_(0.0, 1.0, generator=generator)
-        if i >= 5:
-            times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    buffer, generator = torch.zeros(numel), torch.Generator().manual_seed(0)
+    return _median_s(lambda: buffer.normal_(0.0, 1.0, generator=generator), draws)
 
 
 def _dp_cases() -> dict:

@@ -111,10 +111,10 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
                                                  total_steps, config.accountant, verify=verify_sigma)
         else:
             sigma = config.noise_multiplier
-        step_fn, row_sq = _dp_step(model, optimizer, sigma, config.clip_norm, n * sample_rate,
-                                   torch.Generator().manual_seed(config.seed + 1), x)
+        step_fn = _dp_step(model, optimizer, sigma, config.clip_norm, n * sample_rate,
+                           torch.Generator().manual_seed(config.seed + 1), x)
     else:
-        step_fn, row_sq = _plain_step(model, optimizer), None
+        step_fn = _plain_step(model, optimizer)
 
     history, step = [], 0
     for epoch in range(1, config.epochs + 1):
@@ -126,7 +126,7 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
         for idx in batches:
             if is_cancelled(cancel):
                 raise RunCancelled()
-            loss = step_fn(x[idx], y[idx]) if row_sq is None else step_fn(x[idx], y[idx], row_sq[idx])
+            loss = step_fn(x[idx], y[idx], idx)
             if loss is not None:
                 losses.append(loss)
             step += 1
@@ -152,8 +152,9 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
 
 
 def _plain_step(model: nn.Module, optimizer: SGD):
-    """One non-private SGD step on a batch (mean loss); returns the loss."""
-    def step(xb, yb):
+    """One non-private SGD step on a batch (mean loss); returns the loss. `idx` (the batch's row numbers)
+    is the DP step's business."""
+    def step(xb, yb, idx=None):
         optimizer.zero_grad()
         loss = F.cross_entropy(model(xb), yb)
         loss.backward()
@@ -167,14 +168,16 @@ def _dp_step(model: nn.Module, optimizer: SGD, sigma: float, clip: float, expect
              noise: torch.Generator, x_train: torch.Tensor):
     """One DP-SGD step on a Poisson batch: (clipped per-sample sum + N(0, σ²C²) per coordinate) over the
     expected batch size, as Opacus' DPOptimizer forms it. Large batches go in physical chunks.
-    Returns the step function and the training rows' first-layer norms (None where the model's first
-    layer does not allow them); the step takes (xb, yb) or (xb, yb, row_sq[idx])."""
+    The step takes the batch and its row numbers in x_train, to gather the first layer's precomputed
+    input norms (PerSampleClipper.input_norms) where the model allows them."""
     clipper = PerSampleClipper(model)
     std = sigma * clip / expected_batch
+    row_sq = clipper.input_norms(x_train)
 
-    def step(xb, yb, sqb=None):
+    def step(xb, yb, idx):
         # the noise is drawn into the gradient buffer first and the clipped sums are added onto it
         optimizer.grad.normal_(0.0, std, generator=noise)
+        sqb = row_sq[idx] if row_sq is not None else None
         if len(yb) <= MAX_PHYSICAL_BATCH:  # one chunk unsplit: slicing calls are measurable on small models
             total = clipper.clipped_sum(xb, yb, clip, 1.0 / expected_batch, input_sq=sqb).item()
         else:
@@ -185,4 +188,4 @@ def _dp_step(model: nn.Module, optimizer: SGD, sigma: float, clip: float, expect
         optimizer.step()
         return total / len(yb) if len(yb) else None
 
-    return step, clipper.input_norms(x_train)
+    return step
