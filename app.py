@@ -7,6 +7,7 @@ from functools import partial
 import streamlit as st
 
 from explorer import accounting, pipeline, plots, report
+from explorer.preview import preview as preview_config
 from explorer.attacks.inversion import decode_image
 from explorer.config import DATASET_DEFAULTS, RunConfig
 from explorer.errors import ExplorerError
@@ -28,8 +29,8 @@ def store() -> Store:
 
 @st.cache_resource(max_entries=1024)
 def cached_preview(key: str, _config: RunConfig) -> dict:
-    """pipeline.preview is a pure function of the config; its key names it (args with _ are not hashed)."""
-    return pipeline.preview(_config)
+    """explorer.preview.preview is a pure function of the config; its key names it (args with _ are not hashed)."""
+    return preview_config(_config)
 
 
 @st.cache_resource(max_entries=512)

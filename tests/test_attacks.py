@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import beta
 
-from explorer import accounting, data, pipeline
+from explorer import accounting, data, evidence, pipeline
 from explorer.attacks import audit, inversion, metrics, mia
 from explorer.config import RunConfig
 from explorer.train import train
@@ -116,10 +116,10 @@ def test_reference_models_trained_beside_the_target_give_the_same_record():
     cfg = RunConfig(dataset="mnist-5k", model="mlp", target_epsilon=2.0, epochs=2, canaries=20)
     record = pipeline.run(cfg)
     ds = data.load("mnist-5k")
-    canaries, x, y = pipeline.training_set(cfg, ds)
+    canaries, x, y = evidence.training_set(cfg, ds)
     target = train(cfg, x, y, ds.num_classes, ds.x_test, ds.y_test)
     assert target.test_accuracy == record["utility"]["test_accuracy"]
-    serial = pipeline.run_attacks(cfg, ds, target.model, canaries)  # refs=None: trained here, in turn
+    serial = evidence.run_attacks(cfg, ds, target.model, canaries)  # refs=None: trained here, in turn
     assert serial["mia"]["reference_models"] == 2
     assert serial["mia"]["auc"] == record["attacks"]["mia"]["auc"]
     assert serial["mia"]["roc"] == record["attacks"]["mia"]["roc"]
