@@ -248,19 +248,37 @@ def delta_warning(delta: float, n: int) -> str | None:
 
 # Plain-language tiers, in the spirit of OpenDP's DP Wizard and the deployments it cites: ε ≤ 1 is the
 # textbook "strong" range; single-digit ε is what most industrial ML deployments use; beyond 10 the
-# worst-case guarantee says little about a single person.
-TIERS = [
-    (1.0, "strong", "At most a factor e^ε ≈ 2.7 on any attacker's odds about one person."),
-    (5.0, "moderate", "Typical of careful deployments; the worst case still allows noticeable inference."),
-    (10.0, "weak", "Common in published ML results, but the worst-case bound is loose."),
-    (math.inf, "very weak", "Over 10 the guarantee bounds odds only by a factor above 20,000: weak protection."),
-]
+# worst-case guarantee says little about a single person. Upper limits are inclusive.
+TIERS = [(1.0, "strong"), (5.0, "moderate"), (10.0, "weak"), (math.inf, "very weak")]
+_TIER_TEXT = {
+    "strong": "Strong protection: {odds}.",
+    "moderate": "Moderate protection: {odds}; typical of careful deployments, yet the worst case allows "
+                "noticeable inference.",
+    "weak": "Weak protection: {odds}; common in published ML results, but the worst-case bound is loose.",
+    "very weak": "Very weak protection: {odds}; a bound this loose says little.",
+}
+
+
+def odds_factor(eps: float) -> str:
+    """e^ε in words a reader can take in: two significant figures, thousands separated, powers of ten
+    beyond a million."""
+    f = math.exp(eps)
+    if f < 10:
+        return f"{f:.2g}" if f < 9.95 else f"{f:.0f}"
+    if f < 1e6:
+        return f"{float(f'{f:.2g}'):,.0f}"
+    mantissa, exponent = f"{f:.1e}".split("e")
+    return f"{mantissa} × 10^{int(exponent)}"
 
 
 def tier(eps: float | None) -> tuple[str, str]:
+    """(tier name, one plain sentence) for a run's ε; None means no differential privacy. The sentence
+    carries the run's own odds factor e^ε, computed from ε."""
     if eps is None:
-        return "none", "No differential privacy: nothing bounds what the model reveals about one person."
-    for limit, name, text in TIERS:
-        if eps <= limit:
-            return name, text
-    return TIERS[-1][1], TIERS[-1][2]
+        return "none", ("No protection: without differential privacy nothing bounds what the model reveals "
+                        "about one person.")
+    if not eps >= 0:
+        raise ExplorerError(f"ε must be a number ≥ 0, got {eps}")
+    name = next(n for limit, n in TIERS if eps <= limit)
+    odds = f"an attacker's odds about any one person grow at most e^ε ≈ {odds_factor(eps)}-fold"
+    return name, _TIER_TEXT[name].format(odds=odds)

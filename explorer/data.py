@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -134,36 +135,103 @@ ADULT_FILES = {
 ADULT_MIRRORS = ["https://archive.ics.uci.edu/ml/machine-learning-databases/adult/"]
 
 
+# An offline machine must hear "no network" quickly: a probe of the mirrors gives up after this long
+# (name resolution included, which requests' own timeout does not cover), before any download starts.
+PROBE_S = 5.0
+READ_TIMEOUT_S = 30  # between two chunks of a download that did start
+# What training each downloadable dataset needs, in the words the UI and the CLI show.
+FILES_NEEDED = {"mnist": ("the four MNIST IDX files", list(MNIST_FILES), MNIST_MIRRORS),
+                "adult": ("adult.data and adult.test", list(ADULT_FILES), ADULT_MIRRORS)}
+
+
+def _local_copy(candidates: list[str], explicit_dir, subdir: str) -> Path | None:
+    """The data directory's copy (top level or DIR/<dataset>/), else the download cache's, else None."""
+    where = resolve_data_dir(explicit_dir)
+    folders = [where, where / subdir] if where is not None else [cache_dir() / "downloads"]
+    for folder in folders:
+        for c in candidates:
+            if (folder / c).exists():
+                return folder / c
+    return None
+
+
+def availability(name: str, data_dir=None) -> str | None:
+    """None when dataset `name` loads on this machine without the network; otherwise one sentence
+    saying what training it needs. Looks at files only: no download, no parsing."""
+    if name not in FILES_NEEDED:
+        return None  # embedded (mnist-5k, breast-cancer) or supplied by the user (csv)
+    what, files, mirrors = FILES_NEEDED[name]
+    missing = [f for f in files if _local_copy([f, f + ".gz"], data_dir, name) is None]
+    if not missing:
+        return None
+    where = resolve_data_dir(data_dir)
+    if where is not None:
+        return (f"Training {name} needs {what}, which are not in EXPLORER_DATA_DIR ({where} or {where / name}): "
+                "copy them there, or unset EXPLORER_DATA_DIR to download them.")
+    host = mirrors[0].split("/")[2]
+    return (f"Training {name} first downloads {what} from {host} (needs the network); offline, set "
+            f"EXPLORER_DATA_DIR to a folder holding them.")
+
+
+def _probe(mirrors: list[str], timeout: float = PROBE_S) -> str | None:
+    """None as soon as one mirror accepts a connection, else why none did within `timeout` seconds.
+    Each try runs in a daemon thread, so a resolver that hangs cannot hold the caller."""
+    import socket
+    import threading
+
+    reached, errors = threading.Event(), []
+
+    def attempt(url):
+        host = url.split("/")[2]
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+            reached.set()
+        except OSError as e:
+            errors.append(f"{host}: " + ("name not resolved" if isinstance(e, socket.gaierror) else
+                                        "timed out" if isinstance(e, TimeoutError) else "no connection"))
+
+    threads = [threading.Thread(target=attempt, args=(m,), daemon=True) for m in mirrors]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    while not reached.is_set() and time.monotonic() < deadline and any(t.is_alive() for t in threads):
+        reached.wait(0.05)
+    if reached.is_set():
+        return None
+    return "; ".join(errors) or f"no answer within {timeout:g} s"
+
+
 def _fetch(name: str, candidates: list[str], mirrors: list[str], known_hash: str | None,
            explicit_dir, subdir: str) -> Path:
     """A local copy of a data file: the data directory (top level or DIR/<dataset>/) first, then
-    the download cache, then pooch."""
+    the download cache, then pooch (after a quick probe, so an offline machine hears it at once)."""
+    local = _local_copy(candidates, explicit_dir, subdir)
+    if local is not None:
+        return local
     where = resolve_data_dir(explicit_dir)
     if where is not None:
-        for folder in (where, where / subdir):
-            for c in candidates:
-                if (folder / c).exists():
-                    return folder / c
         raise ExplorerError(f"{name}: none of {candidates} is in the data directory {where} or "
                             f"{where / subdir}; put the files there or unset EXPLORER_DATA_DIR / "
                             "--data-dir to download them")
-    target = cache_dir() / "downloads"
-    for c in candidates:
-        if (target / c).exists():
-            return target / c
+    why = _probe(mirrors)
+    if why is not None:
+        raise ExplorerError(f"{name} is not on this machine and no mirror can be reached ({why}): set "
+                            "EXPLORER_DATA_DIR (or --data-dir) to a folder holding its files, or connect "
+                            "to the network")
     try:
         import pooch
     except ImportError as e:  # pragma: no cover - pooch is in requirements
         raise ExplorerError("pooch is needed to download datasets: pip install pooch") from e
     last = None
+    downloader = pooch.HTTPDownloader(progressbar=False, timeout=(PROBE_S, READ_TIMEOUT_S))
     for mirror in mirrors:
         try:
-            return Path(pooch.retrieve(mirror + candidates[-1], known_hash=known_hash,
-                                       fname=candidates[-1], path=target, progressbar=False))
+            return Path(pooch.retrieve(mirror + candidates[-1], known_hash=known_hash, fname=candidates[-1],
+                                       path=cache_dir() / "downloads", downloader=downloader))
         except Exception as e:  # try the next mirror
             last = e
-    raise ExplorerError(f"could not download {name} ({type(last).__name__}: {last}); without network, "
-                        "copy the files into a folder and point EXPLORER_DATA_DIR or --data-dir at it")
+    raise ExplorerError(f"could not download {name} ({type(last).__name__}); without network, copy the "
+                        "files into a folder and point EXPLORER_DATA_DIR or --data-dir at it")
 
 
 def _read_verified(path: Path, md5: str | None = None, sha256: str | None = None) -> bytes:

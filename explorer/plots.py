@@ -1,205 +1,216 @@
-"""Vega-Lite chart specs: pure functions of RunRecords (no training, no I/O), plain dicts out.
+"""Plotly figures: pure functions of RunRecords (no training, no I/O), `plotly.graph_objects.Figure` out.
 
-Vega-Lite rather than Plotly: it is Streamlit's own chart library, and its front-end bundle drew three
-charts in headless Chromium about a second sooner than Plotly's 4.7 MB one (docs/performance.md).
-Every chart names its legend entries in a `series` field of its layers' data (`series_names` reads
-them). Each layer carries its own data: Streamlit converts a spec's top-level data to Arrow (pandas),
-which the app's first render would otherwise pay for.
+The app draws them with st.plotly_chart and the HTML report embeds the same figures. Every trace has a
+name, and legends show each series' colour, dash and marker, so a reader can tell the series apart
+(and `series_names` lists them for tests). Rates of 0 on the log-log ROC panels are drawn on FLOOR.
 """
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
+import plotly.graph_objects as go
 
 from . import accounting
+from .answer import label
 
-SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
-ACC_COLOURS = {"PRV": "#1f77b4", "RDP": "#8c564b", "PLD": "#2ca02c"}
-CLIP_COLOURS = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-STAR = "M0,-1L0.24,-0.31L0.95,-0.31L0.38,0.12L0.59,0.81L0,0.38L-0.59,0.81L-0.38,0.12L-0.95,-0.31L-0.24,-0.31Z"
-FLOOR = 1e-4  # log axes of the ROC panels start here; rates of 0 are drawn on the floor
-HEIGHT = 220  # the plot area; title and legend come on top of it
-
-
-def _chart(title: str, layers: list[dict], x: dict, y: dict, series: list[tuple[str, str, list | None]],
-           legend_columns: int = 2) -> dict:
-    """One layered chart with one legend over `series` ((name, colour, stroke dash or None), in legend
-    order). Each layer gets the x, y and colour encodings unless it sets its own; a channel a layer sets
-    to None is left out of that layer (Vega-Lite's schema has no null channel to unset an inherited one)."""
-    domain = [s[0] for s in series]
-    shared = {"x": x, "y": y,
-              "color": {"field": "series", "type": "nominal", "sort": None, "title": None,
-                        "scale": {"domain": domain, "range": [s[1] for s in series]},
-                        "legend": {"orient": "bottom", "columns": legend_columns, "labelLimit": 240,
-                                   "symbolType": "stroke", "symbolStrokeWidth": 3}}}
-    if any(d for _, _, d in series):
-        shared["strokeDash"] = {"field": "series", "type": "nominal",  # same field: one legend with dashes
-                                "scale": {"domain": domain, "range": [d or [1, 0] for _, _, d in series]}}
-    for layer in layers:
-        merged = {**shared, **layer.get("encoding", {})}
-        layer["encoding"] = {k: v for k, v in merged.items() if v is not None}
-    # fit the container's width; the height is the plot area's, so a long legend does not squash it
-    return {"$schema": SCHEMA, "title": title, "height": HEIGHT, "autosize": {"type": "fit-x", "contains": "padding"},
-            "layer": layers}
+# Accountants told apart by colour, dash, marker and width: PRV is drawn widest and first, so PLD (which
+# often coincides with it) lies on top as a thin dotted line and PRV still shows around it.
+ACCOUNTANT_STYLE = {"PRV": dict(color="#1f77b4", dash="solid", symbol="circle", width=5),
+                    "RDP": dict(color="#8c564b", dash="dash", symbol="square", width=2.5),
+                    "PLD": dict(color="#2ca02c", dash="dot", symbol="diamond", width=2)}
+SERIES_COLOURS = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+SHOWN, ASKED, BOUND, GDP, CHANCE = "#d62728", "#ff7f0e", "#d62728", "#ff7f0e", "#7f7f7f"
+FLOOR = 1e-4  # log axes of the ROC panels start here
+HEIGHT = 400
+# st.plotly_chart's config: no Plotly logo, no tools a reader of three small panels does not need
+CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"]}
 
 
-def _values(rows: list[dict]) -> dict:
-    return {"values": rows}
+def _figure(title: str, x_title: str, y_title: str, x_log: bool = False, y_log: bool = False) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left", font=dict(size=15)), height=HEIGHT,
+                      margin=dict(l=55, r=10, t=40, b=10), hovermode="closest",
+                      legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, x=0, xanchor="left"))
+    fig.update_xaxes(title_text=x_title, type="log" if x_log else "linear")
+    fig.update_yaxes(title_text=y_title, type="log" if y_log else "linear")
+    return fig
 
 
 def _private(records):
     return [r for r in records if r["privacy"]["epsilon"] is not None]
 
 
-def frontier(records: list[dict], current: dict | None = None, title: str = "Accuracy vs ε") -> dict:
-    """Test accuracy against reported ε: cached runs (mean ± half the spread over seeds per
-    configuration), the non-private accuracy as a line, and the current run as a star."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+def by_clip(record: dict) -> str:
+    """The frontier's default series: DP-SGD runs by clip norm (runs driven by σ apart)."""
+    c = record["config"]
+    return f"C={c['clip_norm']:g}" + (" (driven by σ)" if c["mode"] == "noise" else "")
+
+
+def frontier(records: list[dict], shown: dict | None = None, asked_epsilon: float | None = None,
+             exact: bool = True, title: str = "Accuracy vs ε",
+             series_of: Callable[[dict], str] = by_clip) -> go.Figure:
+    """Test accuracy against reported ε. Each series (by default: clip norm; `series_of` may group by
+    technique instead) joins its configurations; a point is the mean over seeds with the min–max spread
+    as an error bar. The non-private accuracy is a dashed line, the shown run a star, and when the shown
+    run stands in for an uncached one the asked ε is a dotted vertical line of its own."""
+    fig = _figure(title, "ε spent (log scale)", "test accuracy", x_log=True)
+    groups: dict[str, dict[tuple, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in _private(records):
         c = r["config"]
-        groups[(c["clip_norm"], c["target_epsilon"] or round(r["privacy"]["epsilon_reported"], 2))].append(r)
-    points, series = [], []
-    for clip in sorted({clip for clip, _ in groups}):
-        name = f"C={clip:g}"  # cached runs by clip norm
-        series.append((name, CLIP_COLOURS[len(series) % len(CLIP_COLOURS)], None))
-        for (c, _), rs in sorted(groups.items()):
-            if c != clip:
-                continue
+        groups[series_of(r)][(c["mode"], c["target_epsilon"] or c["noise_multiplier"])].append(r)
+    xs, ys = [], []
+    for i, name in enumerate(sorted(groups)):
+        points = []
+        for rs in groups[name].values():
             accs = [r["utility"]["test_accuracy"] for r in rs]
-            mean, half = statistics.mean(accs), (max(accs) - min(accs)) / 2
-            points.append({"series": name, "x": statistics.mean(r["privacy"]["epsilon_reported"] for r in rs),
-                           "y": mean, "lo": mean - half, "hi": mean + half, "seeds": len(rs)})
-    points.sort(key=lambda p: (p["series"], p["x"]))
-    tooltip = [{"field": "series", "title": "run"}, {"field": "x", "title": "ε", "format": ".2f"},
-               {"field": "y", "title": "accuracy", "format": ".3f"}]
-    layers = [
-        {"data": _values(points), "mark": {"type": "line", "point": True},
-         "encoding": {"tooltip": tooltip + [{"field": "seeds", "title": "seeds"}]}},
-        {"data": _values([p for p in points if p["seeds"] > 1]), "mark": "rule",
-         "encoding": {"y": {"field": "lo", "type": "quantitative"}, "y2": {"field": "hi"}}},
-    ]
-    baseline = [r["utility"]["test_accuracy"] for r in records if r["privacy"]["epsilon"] is None]
-    if baseline:
-        line = {"series": "non-private", "y": statistics.mean(baseline), "text": f"no privacy {statistics.mean(baseline):.3f}"}
-        series.append(("non-private", "black", [6, 4]))
-        layers += [{"data": _values([line]), "mark": "rule", "encoding": {"x": None}},
-                   {"data": _values([line]), "mark": {"type": "text", "align": "right", "dy": -7, "color": "black"},
-                    "encoding": {"x": {"value": "width"}, "text": {"field": "text"}, "color": None, "strokeDash": None}}]
-    if current is not None and current["privacy"]["epsilon"] is not None:
-        series.append(("this run", "#d62728", None))
-        star = {"series": "this run", "x": current["privacy"]["epsilon_reported"], "y": current["utility"]["test_accuracy"]}
-        layers.append({"data": _values([star]), "mark": {"type": "point", "shape": STAR, "size": 260, "filled": True},
-                       "encoding": {"tooltip": tooltip}})
-    return _chart(title, layers,
-                  {"field": "x", "type": "quantitative", "title": "ε (reported accountant)", "scale": {"type": "log"}},
-                  {"field": "y", "type": "quantitative", "title": "test accuracy", "scale": {"zero": False}}, series)
+            mean = statistics.mean(accs)
+            points.append((statistics.mean(r["privacy"]["epsilon_reported"] for r in rs), mean,
+                           mean - min(accs), max(accs) - mean, len(rs)))
+        points.sort()
+        x, y, lo, hi, n = (list(v) for v in zip(*points))
+        xs += x
+        ys += [a - b for a, b in zip(y, lo)] + [a + b for a, b in zip(y, hi)]
+        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers", customdata=n,
+                                 line=dict(color=SERIES_COLOURS[i % len(SERIES_COLOURS)], width=2),
+                                 error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo, width=3,
+                                              thickness=1.2),
+                                 hovertemplate="ε %{x:.2f}<br>accuracy %{y:.3f}<br>%{customdata} seed(s)"
+                                               "<extra>%{fullData.name}</extra>"))
+    base = [r["utility"]["test_accuracy"] for r in records if r["privacy"]["epsilon"] is None]
+    if shown is not None and shown["privacy"]["epsilon"] is not None:
+        xs.append(shown["privacy"]["epsilon_reported"])
+        ys.append(shown["utility"]["test_accuracy"])
+    if asked_epsilon is not None and not exact:
+        xs.append(asked_epsilon)
+    lo_x, hi_x = (min(xs) / 1.6, max(xs) * 1.6) if xs else (0.1, 20.0)
+    if base:
+        acc = statistics.mean(base)
+        ys.append(acc)
+        fig.add_trace(go.Scatter(x=[lo_x, hi_x], y=[acc, acc], mode="lines", name=f"no privacy ({acc:.1%})",
+                                 line=dict(color="black", dash="dash", width=1.5),
+                                 hovertemplate=f"no privacy: accuracy {acc:.3f}<extra></extra>"))
+    if shown is not None and shown["privacy"]["epsilon"] is not None:
+        fig.add_trace(go.Scatter(x=[shown["privacy"]["epsilon_reported"]], y=[shown["utility"]["test_accuracy"]],
+                                 mode="markers", name="this run" if exact else "shown: nearest cached run",
+                                 marker=dict(symbol="star", size=17, color=SHOWN, line=dict(color="white", width=1)),
+                                 hovertemplate=f"{label(shown)}<br>accuracy %{{y:.3f}}<extra></extra>"))
+    if asked_epsilon is not None and not exact and ys:
+        span = [min(ys) - 0.02, max(ys) + 0.02]
+        fig.add_trace(go.Scatter(x=[asked_epsilon, asked_epsilon], y=span, mode="lines",
+                                 name=f"asked: ε = {asked_epsilon:.3g} (not cached)",
+                                 line=dict(color=ASKED, dash="dot", width=2.5),
+                                 hovertemplate=f"asked ε = {asked_epsilon:.3g}: not trained yet<extra></extra>"))
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo_x <= t <= hi_x]
+    fig.update_xaxes(range=[np.log10(lo_x), np.log10(hi_x)], tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    return fig
 
 
-def budget(record: dict) -> dict:
-    """ε spent after each epoch by each accountant, with the target as a line."""
+def budget(record: dict) -> go.Figure:
+    """ε spent after each epoch by each accountant, with the target ε as a line."""
     p, c = record["privacy"], record["config"]
-    x = {"field": "x", "type": "quantitative", "title": "epoch"}
-    y = {"field": "y", "type": "quantitative", "title": "ε"}
+    fig = _figure("Privacy budget spent", "epoch", "ε")
     if p["epsilon"] is None:
-        note = {"x": 0.5, "y": 0.5, "text": "no privacy: ε is unbounded"}
-        return _chart("Privacy budget spent", [{"data": _values([note]), "mark": {"type": "text", "fontSize": 14},
-                                               "encoding": {"text": {"field": "text"}, "color": None}}],
-                      {**x, "scale": {"domain": [0, 1]}, "axis": None}, {**y, "scale": {"domain": [0, 1]}, "axis": None}, [])
-    rows = [{"series": name.upper(), "x": e["epoch"], "y": e[name]}
-            for name in ("prv", "rdp", "pld") for e in p["epsilon_by_epoch"]]
-    series = [(name, colour, None) for name, colour in ACC_COLOURS.items()]
-    layers = [{"data": _values(rows), "mark": {"type": "line", "point": True},
-               "encoding": {"tooltip": [{"field": "series", "title": "accountant"}, {"field": "x", "title": "epoch"},
-                                        {"field": "y", "title": "ε", "format": ".3f"}]}}]
+        fig.add_annotation(text="no privacy: ε is unbounded", x=0.5, y=0.5, xref="paper", yref="paper",
+                           showarrow=False, font=dict(size=15))
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        return fig
+    epochs = [e["epoch"] for e in p["epsilon_by_epoch"]]
+    for name, s in ACCOUNTANT_STYLE.items():
+        fig.add_trace(go.Scatter(x=epochs, y=[e[name.lower()] for e in p["epsilon_by_epoch"]], name=name,
+                                 mode="lines+markers", line=dict(color=s["color"], dash=s["dash"], width=s["width"]),
+                                 marker=dict(symbol=s["symbol"], size=7 if name == "PRV" else 6, color=s["color"]),
+                                 hovertemplate=f"{name}: ε %{{y:.3f}} after epoch %{{x}}<extra></extra>"))
     if c.get("target_epsilon"):
-        target = {"y": c["target_epsilon"], "text": f"target ε = {c['target_epsilon']:g}"}
-        layers += [{"data": _values([target]), "mark": {"type": "rule", "color": "#d62728", "strokeDash": [2, 3]},
-                    "encoding": {"x": None, "color": None}},
-                   {"data": _values([target]), "mark": {"type": "text", "align": "left", "dx": 4, "dy": -8,
-                                                        "color": "#d62728"},
-                    "encoding": {"x": {"value": 0}, "text": {"field": "text"}, "color": None, "strokeDash": None}}]
-    return _chart("Privacy budget spent", layers, x, y, series)
+        t = c["target_epsilon"]
+        fig.add_trace(go.Scatter(x=[min(epochs), max(epochs)], y=[t, t], mode="lines", name=f"target ε = {t:g}",
+                                 line=dict(color=SHOWN, dash="dashdot", width=1.5),
+                                 hovertemplate=f"target ε = {t:g}<extra></extra>"))
+    return fig
 
 
-def _curve(name: str, fpr, tpr) -> list[dict]:
-    fpr, tpr = np.maximum(np.asarray(fpr, float), FLOOR), np.maximum(np.asarray(tpr, float), FLOOR)
-    return [{"series": name, "x": float(a), "y": float(b)} for a, b in zip(fpr, tpr)]
+def _roc_figure(title: str) -> go.Figure:
+    fig = _figure(title, "false positive rate (log)", "true positive rate (log)", x_log=True, y_log=True)
+    ticks = dict(tickvals=[1e-4, 1e-3, 1e-2, 1e-1, 1], ticktext=["0.0001", "0.001", "0.01", "0.1", "1"],
+                 range=[np.log10(FLOOR), 0.02])
+    fig.update_xaxes(**ticks)
+    fig.update_yaxes(**ticks)
+    return fig
 
 
-def _roc_chart(title: str, reference: list[tuple], attacks: list[tuple]) -> dict:
-    """Log-log ROC panel: `reference` curves (name, colour, dash, fpr, tpr) as smooth lines, `attacks`
-    (name, colour, fpr, tpr) as empirical step curves."""
-    axis = lambda t: {"field": t[0], "type": "quantitative", "title": t[1],  # noqa: E731
-                      "scale": {"type": "log", "domain": [FLOOR, 1]},
-                      "axis": {"format": "~g", "values": [1e-4, 1e-3, 1e-2, 1e-1, 1]}}
-    tooltip = [{"field": "series", "title": "curve"}, {"field": "x", "title": "FPR", "format": ".4f"},
-               {"field": "y", "title": "TPR", "format": ".4f"}]
-    layers = [{"data": _values([p for name, _, _, f, t in reference for p in _curve(name, f, t)]),
-               "mark": {"type": "line", "clip": True}, "encoding": {"tooltip": tooltip}},
-              {"data": _values([p for name, _, f, t in attacks for p in _curve(name, f, t)]),
-               "mark": {"type": "line", "interpolate": "step-after", "clip": True}, "encoding": {"tooltip": tooltip}}]
-    series = [(name, colour, dash) for name, colour, dash, _, _ in reference] + [(a[0], a[1], None) for a in attacks]
-    return _chart(title, layers, axis(("x", "false positive rate")), axis(("y", "true positive rate")), series,
-                  legend_columns=1)
+def _floor(v) -> list[float]:
+    return [round(float(a), 6) for a in np.maximum(np.asarray(v, float), FLOOR)]
 
 
-def attack_roc(record: dict) -> dict:
-    """Attack ROC on log-log axes: canary audit and RMIA (and LOSS), the diagonal, and the curves no
-    attack can beat under the run's (ε, δ) and GDP μ."""
-    fpr = np.geomspace(FLOOR, 1, 200)
-    reference = [("chance", "grey", [2, 3], fpr, fpr)]
+def _reference(fig: go.Figure, name: str, colour: str, dash: str, fpr, tpr) -> None:
+    fig.add_trace(go.Scatter(x=_floor(fpr), y=_floor(tpr), name=name, mode="lines",
+                             line=dict(color=colour, dash=dash, width=2),
+                             hovertemplate=f"{name}<br>FPR %{{x:.4f}}, TPR %{{y:.4f}}<extra></extra>"))
+
+
+def _attack(fig: go.Figure, name: str, colour: str, roc: dict) -> None:
+    fig.add_trace(go.Scatter(x=_floor(roc["fpr"]), y=_floor(roc["tpr"]), name=name, mode="lines",
+                             line=dict(color=colour, width=2, shape="hv"),
+                             hovertemplate=f"{name}<br>FPR %{{x:.4f}}, TPR %{{y:.4f}}<extra></extra>"))
+
+
+ATTACKS = (("audit", "canary audit", "#9467bd"), ("mia", "RMIA", "#1f77b4"), ("loss_attack", "LOSS", "#7f7f7f"))
+
+
+def attack_roc(record: dict) -> go.Figure:
+    """Attack ROC on log-log axes: canary audit, RMIA and LOSS, the diagonal, and the curves no attack
+    can beat under the run's (ε, δ) and (approximately) its GDP μ."""
+    fig = _roc_figure("Attacks vs the guarantee")
+    fpr = np.geomspace(FLOOR, 1, 120)
+    _reference(fig, "chance", CHANCE, "dot", fpr, fpr)
     p = record["privacy"]
     if p["epsilon"] is not None:
-        reference.append((f"(ε={p['epsilon_reported']:.2f}, δ) bound", "#d62728", None,
-                          fpr, accounting.tradeoff_tpr(fpr, p["epsilon_reported"], p["delta"])))
+        _reference(fig, f"(ε={p['epsilon_reported']:.2f}, δ) bound", BOUND, "solid",
+                   fpr, accounting.tradeoff_tpr(fpr, p["epsilon_reported"], p["delta"]))
         if p.get("gdp_mu"):
-            reference.append((f"GDP μ={p['gdp_mu']:.2f} (approx.)", "#ff7f0e", [6, 4],
-                              fpr, accounting.gdp_tpr(fpr, p["gdp_mu"])))
-    attacks = [(f"{label} (AUC {block['auc']:.2f})", colour, block["roc"]["fpr"], block["roc"]["tpr"])
-               for key, label, colour in (("audit", "canary audit", "#9467bd"), ("mia", "RMIA", "#1f77b4"),
-                                          ("loss_attack", "LOSS", "#7f7f7f"))
-               if (block := record["attacks"].get(key))]
-    return _roc_chart("Attacks vs the guarantee", reference, attacks)
+            _reference(fig, f"GDP μ={p['gdp_mu']:.2f} bound (approx.)", GDP, "dash", fpr, accounting.gdp_tpr(fpr, p["gdp_mu"]))
+    for key, name, colour in ATTACKS:
+        block = record["attacks"].get(key)
+        if block and block.get("roc"):
+            _attack(fig, f"{name} (AUC {block['auc']:.2f})", colour, block["roc"])
+    return fig
 
 
-def audit_histogram(record: dict) -> dict:
-    """Canary scores of members and non-members, overlaid."""
+def audit_histogram(record: dict) -> go.Figure:
+    """Canary scores of members and non-members, overlaid on the same bins."""
+    fig = _figure("Canary scores (logit-scaled confidence)", "score", "canaries")
     block = record["attacks"].get("audit")
-    series = [("canaries members", "#d62728", None), ("canaries not members", "#1f77b4", None)]
-    rows = [{"series": name, "x": float(s)} for (kind, (name, _, _)) in zip(("members", "nonmembers"), series)
-            for s in (block["scores"][kind] if block else [])]
-    layers = [{"data": _values(rows), "mark": {"type": "bar", "opacity": 0.6, "binSpacing": 0},
-               "encoding": {"x": {"field": "x", "bin": {"maxbins": 30}, "title": "score"},
-                            "y": {"aggregate": "count", "stack": None, "title": "canaries"}}}]
-    return _chart("Canary scores (logit-scaled confidence)", layers, {"field": "x", "type": "quantitative"},
-                  {"aggregate": "count", "type": "quantitative"}, series if block else [])
+    scores = (block or {}).get("scores")
+    if not scores:
+        fig.add_annotation(text="no canary audit in this run", x=0.5, y=0.5, xref="paper", yref="paper",
+                           showarrow=False)
+        return fig
+    both = [float(s) for s in scores["members"] + scores["nonmembers"]]
+    lo, hi = min(both), max(both)
+    bins = dict(start=lo, end=hi + 1e-9, size=(hi - lo) / 30 or 1.0)
+    for kind, name, colour in (("members", "canaries trained on", SHOWN), ("nonmembers", "canaries left out", "#1f77b4")):
+        fig.add_trace(go.Histogram(x=scores[kind], name=name, xbins=bins, marker=dict(color=colour), opacity=0.6,
+                                   hovertemplate=f"{name}: %{{y}} with score in %{{x}}<extra></extra>"))
+    fig.update_layout(barmode="overlay", bargap=0)
+    return fig
 
 
-def compare(records: list[dict]) -> dict:
+def compare(records: list[dict]) -> go.Figure:
     """Overlaid attack ROCs of pinned runs (canary audit where present, else RMIA)."""
-    fpr = np.geomspace(FLOOR, 1, 100)
-    attacks = []
+    fig = _roc_figure("Pinned runs: attack ROC")
+    fpr = np.geomspace(FLOOR, 1, 60)
+    _reference(fig, "chance", CHANCE, "dot", fpr, fpr)
     for i, r in enumerate(records):
         block = r["attacks"].get("audit") or r["attacks"].get("mia")
-        if block:
-            attacks.append((label(r), CLIP_COLOURS[i % len(CLIP_COLOURS)], block["roc"]["fpr"], block["roc"]["tpr"]))
-    return _roc_chart("Pinned runs: attack ROC", [("chance", "grey", [2, 3], fpr, fpr)], attacks)
+        if block and block.get("roc"):
+            _attack(fig, label(r), SERIES_COLOURS[i % len(SERIES_COLOURS)], block["roc"])
+    return fig
 
 
-def series_names(spec: dict) -> list[str]:
-    """The legend entries a spec draws data for, in layer order (tests and the report read them)."""
-    seen = []
-    for layer in spec.get("layer", []):
-        for row in layer.get("data", {}).get("values", []):
-            if "series" in row and row["series"] not in seen:
-                seen.append(row["series"])
-    return seen
-
-
-def label(record: dict) -> str:
-    c, p = record["config"], record["privacy"]
-    eps = "no privacy" if p["epsilon"] is None else f"ε={p['epsilon_reported']:.2f}"
-    clip = f", C={c['clip_norm']:g}" if c.get("clip_norm") else ""
-    return f"{c['dataset']} {eps}{clip}, seed {c['seed']}"
+def series_names(fig) -> list[str]:
+    """The legend entries a figure draws, in order; takes a Figure or its JSON dict (AppTest's proto)."""
+    data = fig["data"] if isinstance(fig, dict) else fig.data
+    return [t["name"] if isinstance(t, dict) else t.name for t in data]

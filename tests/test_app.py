@@ -1,11 +1,13 @@
-"""The Streamlit app through AppTest: widgets by key, charts, errors, and separate sessions."""
+"""The Streamlit app through AppTest: Plotly charts, every slider stop answered from cache, honest
+stand-ins, datasets without their files, live states, and separate sessions."""
 import json
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import plots
+from explorer import choices, plots
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -24,58 +26,154 @@ def _app() -> AppTest:
     return at
 
 
-def _charts(at):
-    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+def _charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
-def _names(spec):
+def _names(spec) -> list[str]:
     return plots.series_names(spec)
 
 
-def _sidebar_text(at):
+def _sidebar_text(at) -> str:
     return " ".join(m.value for m in at.sidebar.markdown)
 
 
-def test_cached_default_renders_three_panels_and_cards():
+def _card(at, prefix):
+    return next(m for m in at.metric if m.label.startswith(prefix))
+
+
+def _banner(at) -> str | None:
+    return next((w.value for w in at.warning if w.value.startswith("**Not cached:**")), None)
+
+
+def _captions(at) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def _move(at, key, value) -> None:
+    at.select_slider(key=key).set_value(value).run()
+    assert not at.exception, at.exception
+
+
+def test_first_render_draws_three_plotly_panels_and_cards():
     at = _app()
     charts = _charts(at)
     assert len(charts) >= 3
     frontier, budget, roc = charts[:3]
-    assert "this run" in _names(frontier) and any(n and n.startswith("C=") for n in _names(frontier))
-    assert {"PRV", "RDP", "PLD"} <= set(_names(budget))
-    assert any(n and "bound" in n for n in _names(roc)) and any(n and n.startswith("canary audit") for n in _names(roc))
-    assert "chance" in _names(roc) and all(layer["encoding"]["x"]["scale"]["type"] == "log" for layer in roc["layer"])
+    assert "this run" in _names(frontier) and any(n.startswith("C=") for n in _names(frontier))
+    assert any(n.startswith("no privacy") for n in _names(frontier))
+    assert {"PRV", "RDP", "PLD"} <= set(_names(budget)) and any(n.startswith("target ε") for n in _names(budget))
+    assert "chance" in _names(roc) and any("bound" in n for n in _names(roc))
+    assert roc["layout"]["xaxis"]["type"] == "log" and roc["layout"]["yaxis"]["type"] == "log"
     labels = [m.label for m in at.metric]
     assert "Test accuracy" in labels and any(label.startswith("ε spent") for label in labels)
-    assert not at.info or all("nearest" not in i.value for i in at.info)  # the default is cached exactly
+    assert _banner(at) is None  # the default is cached exactly
 
 
-def test_sliders_update_the_derived_value_and_the_cards():
+def test_moving_epsilon_changes_the_charts_and_the_derived_value():
     at = _app()
-    eps_card = lambda: next(m for m in at.metric if m.label.startswith("ε spent")).value  # noqa: E731
+    before, eps_before = _charts(at)[:3], _card(at, "ε spent").value
     assert "ε = 3" in _sidebar_text(at)
-    before = eps_card()
-    at.select_slider(key="epsilon").set_value(1.0).run()
-    assert not at.exception and "ε = 1" in _sidebar_text(at)
-    assert eps_card() != before
+    _move(at, "epsilon", 1.0)
+    after = _charts(at)[:3]
+    assert "ε = 1" in _sidebar_text(at) and _card(at, "ε spent").value != eps_before
+    assert all(a != b for a, b in zip(after, before))  # each panel redrawn for the new run
     sigma_at_1 = _sidebar_text(at)
-    at.select_slider(key="clip_norm").set_value(1.0).run()
-    assert not at.exception
-    at.radio(key="drive").set_value("noise multiplier σ").run()
-    at.select_slider(key="noise_multiplier").set_value(2.0).run()
-    assert not at.exception
+    at.radio(key="drive").set_value(choices.BY_SIGMA).run()
+    _move(at, "noise_multiplier", 2.0)
     text = _sidebar_text(at)
     assert "for σ = 2" in text and text != sigma_at_1
-    at.select_slider(key="noise_multiplier").set_value(4.0).run()
+    _move(at, "noise_multiplier", 5.0)
     assert _sidebar_text(at) != text  # more noise, less ε
 
 
-def test_no_privacy_option_and_other_dataset():
+def test_every_epsilon_and_clip_stop_of_the_default_dataset_is_cached():
+    """Holds once cached_runs/ is regenerated from grids/mnist-5k-stops.json and mnist-5k-sigma.json."""
     at = _app()
-    at.select_slider(key="epsilon").set_value("no privacy").run()
-    assert not at.exception and "No privacy" in _sidebar_text(at)
-    at.selectbox(key="dataset").set_value("breast-cancer").run()
-    assert not at.exception and len(_charts(at)) >= 3
+    missing = []
+    for clip in choices.CLIP_STOPS:
+        _move(at, "epsilon", choices.DEFAULT_EPSILON)  # the clip slider is disabled without privacy
+        _move(at, "clip_norm", clip)
+        for eps in (*choices.EPSILON_STOPS, choices.NO_PRIVACY):
+            _move(at, "epsilon", eps)
+            if _banner(at) is not None or not at.metric:
+                missing.append((eps, clip))
+    at.radio(key="drive").set_value(choices.BY_SIGMA).run()
+    _move(at, "clip_norm", choices.defaults("mnist-5k")["clip_norm"])
+    for sigma in choices.SIGMA_STOPS:
+        _move(at, "noise_multiplier", sigma)
+        if _banner(at) is not None or not at.metric:
+            missing.append(("σ", sigma))
+    assert not missing, f"slider stops answered by a stand-in: {missing}"
+
+
+def test_an_uncached_sigma_shows_the_stand_in_banner_and_captions():
+    at = _app()
+    at.number_input(key="seed").set_value(7).run()  # no run of seed 7 is shipped
+    at.radio(key="drive").set_value(choices.BY_SIGMA).run()
+    _move(at, "noise_multiplier", 2.0)
+    banner = _banner(at)
+    sidebar_eps = _sidebar_text(at).split("**ε = ")[1].split("**")[0]
+    assert banner and "σ = 2 (ε ≈" in banner and "seed 7" in banner
+    assert f"ε ≈ {float(sidebar_eps):.3g}" in banner  # the banner and the sidebar agree on the asked ε
+    shown = banner.split("nearest cached run instead, **")[1].split("**")[0]
+    assert sum(c == f"nearest cached: {shown}" for c in _captions(at)) == 3  # one under each card
+    frontier = _charts(at)[0]
+    asked = next(t for t in frontier["data"] if t["name"].startswith("asked"))
+    assert asked["x"][0] == pytest.approx(float(sidebar_eps), rel=0.01)
+    assert "shown: nearest cached run" in _names(frontier) and "this run" not in _names(frontier)
+    # the report speaks of the run it describes, and the asked run's command is labelled as such
+    codes = [c.value for c in at.code]
+    assert any("--seed 0" in c for c in codes) and any("--noise-multiplier 2 " in c and "--seed 7" in c for c in codes)
+    assert any("This report describes the run shown" in w.value for w in at.warning)
+
+
+def test_no_privacy_has_no_comparison_chip_and_says_no_protection():
+    at = _app()
+    _move(at, "epsilon", choices.NO_PRIVACY)
+    assert "No privacy" in _sidebar_text(at)
+    assert _card(at, "Test accuracy").delta in (None, "")
+    assert any(w.value.startswith("No protection:") for w in at.sidebar.warning)
+    assert len(_charts(at)) >= 3
+
+
+def test_datasets_without_their_files_show_their_cached_runs(monkeypatch, tmp_path):
+    monkeypatch.delenv("EXPLORER_DATA_DIR", raising=False)
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path))  # empty: nothing downloaded before
+    at = _app()
+    for dataset in ("adult", "mnist"):
+        started = time.monotonic()
+        at.selectbox(key="dataset").set_value(dataset).run()
+        assert not at.exception, at.exception
+        assert time.monotonic() - started < 10  # no download attempted to draw the page
+        assert not at.error, [e.value for e in at.error]
+        assert at.select_slider(key="clip_norm").value == choices.defaults(dataset)["clip_norm"]  # its tuned C
+        assert [m.label for m in at.metric][:1] == ["Test accuracy"] and len(_charts(at)) >= 3
+        frontier = _charts(at)[0]
+        assert any(n.startswith("C=") for n in _names(frontier))
+    _move(at, "epsilon", 0.1)  # not shipped for mnist: training it would need the files
+    assert _banner(at) is not None
+    assert any("EXPLORER_DATA_DIR" in c and "network" in c for c in _captions(at))
+
+
+def test_training_offline_fails_in_one_sentence(monkeypatch, tmp_path):
+    monkeypatch.delenv("EXPLORER_DATA_DIR", raising=False)
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path))
+    at = _app()
+    at.selectbox(key="dataset").set_value("adult").run()
+    _move(at, "epsilon", 0.1)
+    at.button(key="train").click().run()
+    run = at.session_state["live"]
+    run.join(15)
+    assert run.done
+    for _ in range(3):
+        at.run()
+        if "live" not in at.session_state:
+            break
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "EXPLORER_DATA_DIR" in errors[0] and "\n" not in errors[0]
+    assert "Traceback" not in errors[0] and not at.exception
+    assert _banner(at) is not None and at.metric  # the stand-in is still shown
 
 
 def test_bad_csv_gives_an_error_element_not_an_exception():
@@ -85,26 +183,38 @@ def test_bad_csv_gives_an_error_element_not_an_exception():
     assert any("CSV" in e.value for e in at.error)
 
 
-def _train_until_done(at, timeout=180):
-    at.button(key="train").click().run()
-    assert not at.exception
-    run = at.session_state["live"]
-    run.join(timeout)
-    assert run.done and run.error is None, run.error
+def _settle(at):
     for _ in range(3):  # the polling fragment notices, moves the record into the session, reruns
         at.run()
         if "live" not in at.session_state:
             break
-    return run
+
+
+def test_a_live_run_keeps_the_stand_in_and_a_cancelled_one_says_so():
+    at = _app()
+    _move(at, "epsilon", 0.1)
+    at.number_input(key="seed").set_value(11).run()
+    at.button(key="train").click().run()
+    assert "live" in at.session_state and not at.exception
+    assert any(c.startswith("training mnist-5k, ε = 0.1") and "showing the nearest cached run" in c
+               for c in _captions(at))
+    assert _banner(at) is not None and at.metric and len(_charts(at)) >= 3  # the dashboard stays
+    assert at.button(key="cancel") is not None
+    at.button(key="cancel").click().run()
+    run = at.session_state["live"]
+    run.join(60)
+    assert run.cancelled and run.record is None
+    _settle(at)
+    assert any("cancelled" in i.value for i in at.info)
 
 
 def test_two_sessions_training_at_once_keep_separate_results():
     a, b = _app(), _app()
-    for at, eps in ((a, 1.0), (b, 4.0)):
+    for at, eps in ((a, 1.0), (b, 5.0)):
         at.selectbox(key="dataset").set_value("breast-cancer").run()
         at.number_input(key="epochs_breast-cancer").set_value(2).run()
         at.number_input(key="reference_models").set_value(0).run()
-        at.select_slider(key="epsilon").set_value(eps).run()
+        _move(at, "epsilon", eps)
     # start both before either finishes
     a.button(key="train").click().run()
     b.button(key="train").click().run()
@@ -114,12 +224,26 @@ def test_two_sessions_training_at_once_keep_separate_results():
         run.join(180)
         assert run.record is not None, run.error
     for at in (a, b):
-        for _ in range(3):
-            at.run()
-            if "live" not in at.session_state:
-                break
+        _settle(at)
     key_a, key_b = runs[0].config.key, runs[1].config.key
     assert set(a.session_state["runs"]) == {key_a} and set(b.session_state["runs"]) == {key_b}
-    eps_a = next(m for m in a.metric if m.label.startswith("ε spent")).value
-    eps_b = next(m for m in b.metric if m.label.startswith("ε spent")).value
-    assert float(eps_a) <= 1.0 < 3.5 < float(eps_b) <= 4.0
+    eps_a = _card(a, "ε spent").value
+    eps_b = _card(b, "ε spent").value
+    assert float(eps_a) <= 1.0 and 4.5 < float(eps_b) <= 5.0
+    assert _banner(a) is None and any(s.value.startswith("Trained ") for s in a.success)
+
+
+def test_an_empty_store_renders_and_offers_training(monkeypatch, tmp_path):
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
+    at = _app()
+    assert not at.error and any("No stored run" in i.value for i in at.info)
+    assert at.button(key="train").label.startswith("Train this configuration")
+    assert "ε = 3" in _sidebar_text(at) and len(_charts(at)) == 1  # the frontier, empty but drawn
+
+
+def test_an_impossible_configuration_is_one_message():
+    at = _app()
+    at.selectbox(key="dataset").set_value("breast-cancer").run()
+    at.number_input(key="batch_breast-cancer").set_value(4096).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "batch" in at.error[0].value and "smaller" in at.error[0].value

@@ -85,11 +85,11 @@ def test_csv_good_table_from_bytes_and_frame():
 
 @pytest.mark.parametrize("content,target,message", [
     (b"", "label", "empty|could not read"),
-    (b"a,b\n1,2\n", "label", "not in the data"),
+    (b"a,b\n1,2\n", "label", "not in the data|too few rows"),
     (None, "missing", "not in the data"),
     (None, "one_class", "1 class"),
     (None, "junk", "numeric except"),
-    (b"\x00\x01\x02\xff\xfe" * 50, "label", "could not read|empty|single column"),
+    (b"\x00\x01\x02\xff\xfe" * 50, "label", "could not read|empty|single column|binary data"),
 ])
 def test_csv_bad_tables_are_explained(content, target, message):
     if content is None:
@@ -105,3 +105,29 @@ def test_csv_bad_tables_are_explained(content, target, message):
         content = df.to_csv(index=False).encode()
     with pytest.raises(ExplorerError, match=message):
         data.load_csv(content, target=target)
+
+
+def test_availability_looks_at_files_only(data_dir, tmp_path, monkeypatch):
+    assert data.availability("mnist-5k") is None and data.availability("breast-cancer") is None
+    assert data.availability("adult", data_dir) is None and data.availability("mnist", data_dir) is None
+    told = data.availability("adult", tmp_path)  # a data directory without the files
+    assert "EXPLORER_DATA_DIR" in told and str(tmp_path) in told and told.count(".") <= 3
+    monkeypatch.delenv("EXPLORER_DATA_DIR", raising=False)
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path))
+    assert "network" in data.availability("mnist") and "EXPLORER_DATA_DIR" in data.availability("mnist")
+
+
+def test_an_offline_download_gives_up_within_five_seconds(tmp_path, monkeypatch):
+    """No data directory, an empty cache and mirrors that cannot be reached (this machine has no network;
+    a blackhole address stands in for the mirrors wherever it does)."""
+    import time
+
+    monkeypatch.delenv("EXPLORER_DATA_DIR", raising=False)
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(data, "ADULT_MIRRORS", ["https://192.0.2.1/adult/"])  # TEST-NET-1: never answers
+    monkeypatch.setitem(data.FILES_NEEDED, "adult", (*data.FILES_NEEDED["adult"][:2], data.ADULT_MIRRORS))
+    started = time.monotonic()
+    with pytest.raises(ExplorerError, match="EXPLORER_DATA_DIR") as info:
+        data.load_adult()
+    assert time.monotonic() - started < data.PROBE_S + 1.0
+    assert "Traceback" not in str(info.value) and "\n" not in str(info.value)
