@@ -2,7 +2,7 @@
 computation (the engine in explorer/ computes, explorer/ui/ shows)."""
 import streamlit as st
 
-from explorer.ui import dashboard, sidebar, tab_compare, tab_data, tab_details, tab_meaning, tab_report
+from explorer.ui import dashboard, sidebar, tab_compare, tab_data, tab_decision, tab_details, tab_meaning, tab_report
 
 st.set_page_config(page_title="DP privacy-utility explorer", layout="wide")
 st.session_state.setdefault("runs", {})  # this browser session's live runs, by key
@@ -13,13 +13,16 @@ if isinstance(asked, str):
     st.error(f"This configuration cannot run: {asked}")
     st.stop()
 answer, baseline, records = dashboard.render(asked)
-details, compare, meaning, yours, export = st.tabs(["Attack details", "Compare", "What ε means", "Your data", "Report"])
+details, compare, meaning, decide, yours, export = st.tabs(
+    ["Attack details", "Compare", "What ε means", "Decide ε", "Your data", "Report"])
 with details:
     tab_details.render(answer, baseline)
 with compare:
     tab_compare.render(answer)
 with meaning:
     tab_meaning.render(answer)
+with decide:
+    tab_decision.render(answer, records)
 with yours:
     tab_data.render()
 with export:

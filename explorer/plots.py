@@ -214,3 +214,96 @@ def series_names(fig) -> list[str]:
     """The legend entries a figure draws, in order; takes a Figure or its JSON dict (AppTest's proto)."""
     data = fig["data"] if isinstance(fig, dict) else fig.data
     return [t["name"] if isinstance(t, dict) else t.name for t in data]
+
+
+def _accuracies(point) -> tuple[float | None, list[float]]:
+    """(ε spent, each seed's accuracy) of a decision.Point or its to_dict() (a study's summary row)."""
+    if isinstance(point, dict):
+        return point.get("epsilon_spent"), list(point["test_accuracy"]["values"]) if point["epsilon"] is not None else []
+    return point.epsilon_spent, list(point.accuracies) if point.epsilon is not None else []
+
+
+def decision(decided: dict, points: list | None = None, title: str = "Accuracy vs ε: the decision") -> go.Figure:
+    """The decision (explorer.decision.decide's dict) drawn: each studied budget's mean accuracy over its
+    seeds against the ε it spent, ± one s.d., with mean − s.d. (what the floor is checked against) as open
+    markers; each seed's accuracy as dots when `points` (decision Points or a study's summary rows) are
+    given; the accuracy floor and the non-private accuracy as lines; the risk ceiling's largest ε as a
+    vertical line; the studied budgets meeting both shaded; the recommended budget a star."""
+    fig = _figure(title, "ε spent (log scale)", "test accuracy", x_log=True)
+    rows = [r for r in decided["points"] if r.get("epsilon_spent") is not None]
+    xs = [r["epsilon_spent"] for r in rows]
+    ys = [r["mean"] - r["sd"] for r in rows] + [r["mean"] + r["sd"] for r in rows]
+    floor, ceiling = decided["floor"], decided.get("ceiling")
+    eps_max = (ceiling or {}).get("epsilon_max")
+    if eps_max is not None:
+        xs.append(eps_max)
+    lo_x, hi_x = (min(xs) / 1.6, max(xs) * 1.6) if xs else (0.1, 20.0)
+    ys.append(floor["accuracy"])
+    if floor.get("baseline_mean") is not None:
+        ys.append(floor["baseline_mean"])
+    for p in points or []:
+        eps, accs = _accuracies(p)
+        ys += accs
+    y_lo, y_hi = max(0.0, min(ys) - 0.03), min(1.0, max(ys) + 0.03)
+    meeting = [r for r in rows if r["epsilon"] in (decided.get("meeting") or [])]
+    if meeting:
+        a, b = min(r["epsilon_spent"] for r in meeting), max(r["epsilon_spent"] for r in meeting)
+        a, b = a / 1.15, b * 1.15  # a band around the points, so a single budget still shows
+        budgets = ", ".join(f"{r['epsilon']:g}" for r in meeting)
+        fig.add_trace(go.Scatter(x=[a, b, b, a, a], y=[y_lo, y_lo, y_hi, y_hi, y_lo], fill="toself", mode="lines",
+                                 line=dict(width=0), fillcolor="rgba(44,160,44,0.13)",
+                                 name=f"meets both: ε = {budgets}",
+                                 hoverinfo="skip"))
+    seeds_x, seeds_y = [], []
+    for p in points or []:
+        eps, accs = _accuracies(p)
+        if eps is not None:
+            seeds_x += [eps] * len(accs)
+            seeds_y += accs
+    if seeds_x:
+        fig.add_trace(go.Scatter(x=seeds_x, y=seeds_y, mode="markers", name="each seed",
+                                 marker=dict(color=CHANCE, size=6, symbol="circle"),
+                                 hovertemplate="ε %{x:.2f}: accuracy %{y:.3f} (one seed)<extra></extra>"))
+    if rows:
+        targets = [r["epsilon"] for r in rows]
+        fig.add_trace(go.Scatter(x=[r["epsilon_spent"] for r in rows], y=[r["mean"] for r in rows],
+                                 mode="lines+markers", name="mean over seeds (± s.d.)", customdata=targets,
+                                 line=dict(color=SERIES_COLOURS[0], width=2), marker=dict(size=8),
+                                 error_y=dict(type="data", array=[r["sd"] for r in rows], width=3, thickness=1.2),
+                                 hovertemplate="target ε %{customdata:g}, spent %{x:.2f}<br>mean accuracy %{y:.3f}"
+                                               "<extra></extra>"))
+        for meets, name, symbol in ((True, "mean − s.d.: meets the floor", "circle"),
+                                    (False, "mean − s.d.: below the floor", "x-thin-open")):
+            part = [r for r in rows if r["meets_floor"] == meets]
+            if part:
+                fig.add_trace(go.Scatter(x=[r["epsilon_spent"] for r in part], y=[r["conservative"] for r in part],
+                                         mode="markers", name=name, customdata=[r["epsilon"] for r in part],
+                                         marker=dict(symbol=symbol, size=10, color=SERIES_COLOURS[0], line=dict(width=2)),
+                                         hovertemplate="target ε %{customdata:g}: mean − s.d. %{y:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[lo_x, hi_x], y=[floor["accuracy"]] * 2, mode="lines",
+                             name=f"accuracy floor ({100 * floor['accuracy']:.1f} %)",
+                             line=dict(color=SHOWN, dash="dash", width=2),
+                             hovertemplate=f"{floor['stated']}<extra></extra>"))
+    if floor.get("baseline_mean") is not None:
+        acc = floor["baseline_mean"]
+        fig.add_trace(go.Scatter(x=[lo_x, hi_x], y=[acc, acc], mode="lines", name=f"no privacy ({acc:.1%})",
+                                 line=dict(color="black", dash="dot", width=1.5),
+                                 hovertemplate=f"no privacy: mean accuracy {acc:.3f}<extra></extra>"))
+    if eps_max is not None:
+        fig.add_trace(go.Scatter(x=[eps_max, eps_max], y=[y_lo, y_hi], mode="lines",
+                                 name=f"risk ceiling: ε ≤ {eps_max:.3g}", line=dict(color=ASKED, width=2.5),
+                                 hovertemplate=f"{ceiling['stated']}: ε ≤ {eps_max:.3g}<extra></extra>"))
+    elif ceiling is not None and not ceiling.get("epsilon_max_unbounded"):
+        fig.add_annotation(text="no ε meets the risk ceiling", x=0.5, y=0.95, xref="paper", yref="paper",
+                           showarrow=False, font=dict(color=ASKED, size=14))
+    rec = next((r for r in rows if r["epsilon"] == decided.get("recommended")), None)
+    if rec is not None:
+        fig.add_trace(go.Scatter(x=[rec["epsilon_spent"]], y=[rec["mean"]], mode="markers",
+                                 name=f"recommended: ε = {rec['epsilon']:g}",
+                                 marker=dict(symbol="star", size=18, color=SHOWN, line=dict(color="white", width=1)),
+                                 hovertemplate=f"recommended: target ε = {rec['epsilon']:g}, spent "
+                                               f"{rec['epsilon_spent']:.2f}<extra></extra>"))
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo_x <= t <= hi_x]
+    fig.update_xaxes(range=[np.log10(lo_x), np.log10(hi_x)], tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    fig.update_yaxes(range=[y_lo, y_hi], tickformat=".0%")
+    return fig

@@ -6,6 +6,13 @@ import streamlit as st
 from .. import plots, report
 
 
+def duration(seconds: float | None) -> str:
+    """Seconds in words for progress lines: "unknown", "42 s", "3.5 min"."""
+    if seconds is None:
+        return "unknown"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
 def chart(fig, key: str, container=st) -> None:
     container.plotly_chart(fig, key=key, config=plots.CONFIG, width="stretch")
 
