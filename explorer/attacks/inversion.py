@@ -1,10 +1,10 @@
 """Model inversion, MI-Face (Fredrikson et al. 2015): gradient ascent on the input towards a class.
 
 One reconstruction per class, with a small smoothness (total-variation) prior for images and an L2
-prior for tables. Leakage metric: the share of reconstructions that lie closer to a training member
-of their class than to any non-member of that class, with equally many of each, so 0.5 is the base
-rate. Class prototypes are population knowledge, which DP does not and should not hide; record-level
-leakage is what DP bounds.
+prior for tables. What it shows is a class prototype: what the model has learned a typical member of a
+class looks like. That is population knowledge, which DP does not and should not hide, so no
+record-level figure is drawn from it (ten prototypes cannot measure record-level leakage; the
+reconstruction study in reconstruction.py does, beside its DP bound).
 """
 from __future__ import annotations
 
@@ -53,49 +53,40 @@ def invert(model, num_classes: int, shape: tuple, lo: float, hi: float, image: b
     return x.detach().numpy(), step
 
 
-def _normalise(v: np.ndarray) -> np.ndarray:
-    v = v.reshape(len(v), -1).astype(np.float64)
-    v = v - v.mean(axis=1, keepdims=True)
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+def run(model, num_classes: int, kind: str, x_ref: np.ndarray, pixel_mean: float = 0.0,
+        pixel_std: float = 1.0) -> dict:
+    """Class prototypes of `model`; `x_ref` (population rows) gives the input shape and, for vectors,
+    the range the search stays in."""
+    from .statements import inversion_statement
 
-
-def member_closer_rate(recon: np.ndarray, x_mem, y_mem, x_non, y_non, seed: int) -> tuple[float, list]:
-    """Per class: is the nearest (L2 after normalisation) of k members and k non-members a member?"""
-    rng = np.random.default_rng([seed, 13])
-    verdicts = []
-    for c, r in enumerate(_normalise(recon)):
-        mem, non = np.flatnonzero(y_mem == c), np.flatnonzero(y_non == c)
-        k = min(len(mem), len(non))
-        if k == 0:
-            continue
-        mem, non = rng.choice(mem, k, replace=False), rng.choice(non, k, replace=False)
-        d_mem = np.linalg.norm(_normalise(x_mem[mem]) - r, axis=1).min()
-        d_non = np.linalg.norm(_normalise(x_non[non]) - r, axis=1).min()
-        verdicts.append(bool(d_mem < d_non))
-    return (float(np.mean(verdicts)) if verdicts else float("nan")), verdicts
-
-
-def run(model, num_classes: int, kind: str, x_mem, y_mem, x_non, y_non, seed: int,
-        pixel_mean: float = 0.0, pixel_std: float = 1.0) -> dict:
-    shape = tuple(x_mem.shape[1:])
+    shape = tuple(x_ref.shape[1:])
     if kind == "image":
         lo, hi = (0 - pixel_mean) / pixel_std, (1 - pixel_mean) / pixel_std
-    else:  # standardised features: stay within the range the data has
-        lo, hi = float(np.min(x_mem)), float(np.max(x_mem))
+    else:  # standardised features: stay within the range the population has
+        lo, hi = float(np.min(x_ref)), float(np.max(x_ref))
     recon, steps = invert(model, num_classes, shape, lo, hi, image=(kind == "image"))
-    rate, verdicts = member_closer_rate(recon, x_mem, y_mem, x_non, y_non, seed)
-    block = {"method": "mi-face", "classes": num_classes, "steps": steps, "member_closer_rate": rate,
-             "base_rate": 0.5, "per_class_member_closer": verdicts}
+    block = {"method": "mi-face", "classes": num_classes, "steps": steps, "shows": "class prototypes",
+             "population_knowledge": True}
     if kind == "image":
-        pixels = np.clip((recon.reshape(num_classes, -1) * pixel_std + pixel_mean) * 255, 0, 255)
         block["images"] = {"shape": list(shape[-2:]), "encoding": "base64 uint8, row-major",
-                           "data": [base64.b64encode(p.astype(np.uint8).tobytes()).decode() for p in pixels]}
+                           "data": encode_images(recon.reshape(num_classes, -1) * pixel_std + pixel_mean)}
     elif recon[0].size <= 256:  # table rows; thousands of ScatterNet features would bloat the record
         block["vectors"] = [[round(float(v), 4) for v in row] for row in recon.reshape(num_classes, -1)]
+    block["statement"] = inversion_statement(block)
     return block
+
+
+def encode_images(intensities) -> list[str]:
+    """Images with intensities in [0, 1] (clipped) as base64 uint8 strings, row-major."""
+    px = np.clip(np.asarray(intensities, dtype=np.float64).reshape(len(intensities), -1) * 255, 0, 255)
+    return [base64.b64encode(np.rint(p).astype(np.uint8).tobytes()).decode() for p in px]
+
+
+def decode(encoded: str, shape) -> np.ndarray:
+    """uint8 (h, w) array from one encode_images string."""
+    return np.frombuffer(base64.b64decode(encoded), dtype=np.uint8).reshape(*shape)
 
 
 def decode_image(block: dict, index: int) -> np.ndarray:
     """uint8 (h, w) array of reconstruction `index` from a record's inversion block."""
-    h, w = block["images"]["shape"]
-    return np.frombuffer(base64.b64decode(block["images"]["data"][index]), dtype=np.uint8).reshape(h, w)
+    return decode(block["images"]["data"][index], block["images"]["shape"])
