@@ -8,7 +8,6 @@ import argparse
 import json
 import math
 import sys
-import warnings
 
 from .errors import ExplorerError
 
@@ -38,8 +37,11 @@ def _delta(text):
     return value
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .config import ACCOUNTANT_NAMES, DATASETS, MODEL_NAMES
+    from .config import ACCOUNTANT_NAMES, CLIPPING, DATASETS, MODEL_NAMES
 
     p = _Parser(prog="python -m explorer", description="DP privacy-utility explorer")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -59,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--momentum", type=float)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--accountant", choices=ACCOUNTANT_NAMES, default="prv")
+    r.add_argument("--clipping", choices=CLIPPING, default="flat",
+                   help="adaptive: the clip norm follows a quantile of the gradient norms (Opacus' AdaClip)")
+    r.add_argument("--target-quantile", type=float,
+                   help="adaptive clipping's target fraction of unclipped examples (default 0.5)")
+    r.add_argument("--grad-sample-mode", help="Opacus' per-sample gradient mode: hooks, functorch or ghost "
+                                              "(default: the fastest measured for the model)")
+    r.add_argument("--reproducible", action="store_true",
+                   help="seed the noise and sampling from --seed: for demonstrations, not private "
+                        "against anyone who holds the seed")
+    r.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when available")
     r.add_argument("--data-dir", help="folder with MNIST/Adult files (else EXPLORER_DATA_DIR, else download)")
     r.add_argument("--csv", help="your CSV file (with --dataset csv)")
     r.add_argument("--target", help="target column of --csv")
@@ -77,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: a process pool; ray: one Ray task per configuration")
     w.add_argument("--address", help="Ray cluster address (default: start a local Ray runtime on 127.0.0.1)")
     w.add_argument("--data-dir")
+    w.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when available")
 
     b = sub.add_parser("bench", help="measure the performance figures and print them as JSON")
     b.add_argument("--only", action="append", help="one figure by name (repeatable)")
@@ -106,7 +119,9 @@ def config_from_args(args, csv_bytes: bytes | None = None):
         model=args.model, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, momentum=args.momentum, seed=args.seed, accountant=args.accountant,
         attacks=not args.no_attacks, canaries=args.canaries, reference_models=args.reference_models,
-        csv_sha256=pipeline.csv_fingerprint(csv_bytes) if csv_bytes else None)
+        csv_sha256=pipeline.csv_fingerprint(csv_bytes) if csv_bytes else None,
+        reproducible=args.reproducible, clipping=args.clipping, target_quantile=args.target_quantile,
+        grad_sample_mode=args.grad_sample_mode)
 
 
 def cmd_run(args) -> int:
@@ -127,10 +142,13 @@ def cmd_run(args) -> int:
     def progress(event):
         if not args.quiet and event.get("stage") == "epoch":
             eps = f" ε={event['epsilon']:.2f}" if event.get("epsilon") else ""
-            print(f"  epoch {event['epoch']}/{event['epochs']} loss={event['train_loss']:.3f} "
-                  f"test acc={event['test_accuracy']:.3f}{eps}", file=sys.stderr, flush=True)
+            clip = f" C={event['clip_norm']:.3g}" if event.get("clip_norm") is not None else ""
+            loss = "-" if event["train_loss"] is None else f"{event['train_loss']:.3f}"
+            print(f"  epoch {event['epoch']}/{event['epochs']} loss={loss} "
+                  f"test acc={event['test_accuracy']:.3f}{eps}{clip}", file=sys.stderr, flush=True)
 
-    record = pipeline.run(config, progress=progress, data_dir=args.data_dir, csv=csv_bytes, target=args.target)
+    record = pipeline.run(config, progress=progress, data_dir=args.data_dir, csv=csv_bytes, target=args.target,
+                          device=args.device)
     print(summary(record))
     if args.output:
         write_json_atomic(args.output, record)
@@ -149,7 +167,9 @@ def summary(record: dict) -> str:
         lines.append("  no privacy (non-private baseline): ε = ∞")
     else:
         e = p["epsilon"]
-        lines.append(f"  σ = {p['noise_multiplier']:.4f}, clip C = {c['clip_norm']}, q = {p['sample_rate']:.5f}, "
+        clip = (f"adaptive clipping from C = {c['clip_norm']} towards the {c['target_quantile']:g} quantile"
+                if c.get("clipping") == "adaptive" else f"clip C = {c['clip_norm']}")
+        lines.append(f"  σ = {p['noise_multiplier']:.4f}, {clip}, q = {p['sample_rate']:.5f}, "
                      f"{p['steps']} steps, δ = {p['delta']:g}")
         lines.append(f"  ε: PRV {e['prv']:.3f} · RDP {e['rdp']:.3f} · PLD {e['pld']:.3f} "
                      f"(reported: {p['accountant'].upper()}), GDP μ = {p['gdp_mu']:.3f}")
@@ -162,9 +182,18 @@ def summary(record: dict) -> str:
         if name in a:
             m = a[name]
             lines.append(f"  {label} on real records: AUC {m['auc']:.3f}, TPR@1%FPR {m['tpr_at_fpr']['0.01']:.3f}")
-    if "inversion" in a:
-        lines.append(f"  inversion: {a['inversion']['member_closer_rate']:.2f} of reconstructions nearer a "
+    inv = a.get("inversion")
+    if inv and inv.get("member_closer_rate") is not None:
+        lines.append(f"  inversion: {inv['member_closer_rate']:.2f} of reconstructions nearer a "
                      "member than a non-member (base rate 0.50)")
+    elif inv:
+        lines.append(f"  inversion: {inv.get('statement') or inv.get('shows', 'class prototypes')}")
+    engine = p.get("engine")
+    if engine:
+        rng = ("noise seeded from --seed (reproducible: not private against anyone who holds the seed)"
+               if engine["noise_rng"] == "seeded" else "noise seeded from OS entropy, not stored")
+        lines.append(f"  trained by Opacus {engine['version']} ({engine['grad_sample_mode']}, {engine['clipping']} "
+                     f"clipping) on {record['environment'].get('device', 'cpu')}; {rng}")
     if p.get("delta_warning"):
         lines.append(f"  warning: {p['delta_warning']}")
     lines.append(f"  time: train {t['train_s']:.1f} s, then attacks {t['attacks_s']:.1f} s (accounting "
@@ -175,7 +204,8 @@ def summary(record: dict) -> str:
 def cmd_sweep(args) -> int:
     from .sweep import sweep
 
-    done = sweep(args.grid, args.store, args.workers, args.data_dir, backend=args.backend, address=args.address)
+    done = sweep(args.grid, args.store, args.workers, args.data_dir, backend=args.backend, address=args.address,
+                 device=args.device)
     print(f"{len(done)} record(s) written to {args.store}")
     return 0
 
@@ -212,7 +242,6 @@ def cmd_epsilon(args) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    warnings.filterwarnings("ignore", module="opacus")
     try:
         return {"run": cmd_run, "epsilon": cmd_epsilon, "sweep": cmd_sweep,
                 "bench": cmd_bench}[args.command](args)

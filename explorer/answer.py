@@ -11,7 +11,6 @@ The rules the UI follows, as plain functions of configs and records (no Streamli
 """
 from __future__ import annotations
 
-import dataclasses
 import statistics
 from dataclasses import dataclass
 
@@ -64,14 +63,21 @@ def differences(asked: RunConfig, shown: dict) -> list[str]:
             for f, name in _NAMES.items() if f in want and shown.get(f) != want[f]]
 
 
+# Shipped records run RMIA with this many reference models (issue 14: ≥ 4 shipped, 2 for live runs).
+SHIPPED_REFERENCE_MODELS = 4
+
+
 def cache_keys(config: RunConfig) -> list[str]:
-    """Keys that answer exactly this configuration: its own and, for a run with secret noise, the
-    same run with seeded noise (the shipped demo runs are marked `reproducible`; the field arrives with
-    the Opacus engine, so it is looked up by name)."""
-    keys = [config.key]
-    if "reproducible" in {f.name for f in dataclasses.fields(config)} and not config.reproducible:
-        keys.append(config.replace(reproducible=True).key)
-    return keys
+    """Keys that answer exactly this configuration, best first: its own; the same run with seeded
+    noise (the shipped demo runs are `reproducible`; secret noise is the only difference in how the
+    model is trained); and the same run attacked by RMIA with the shipped number of reference models
+    (the trained model does not depend on them; only the attack is stronger)."""
+    variants = [config]
+    if not config.reproducible:
+        variants.append(config.replace(reproducible=True))
+    if config.attacks and 0 < config.reference_models < SHIPPED_REFERENCE_MODELS:
+        variants += [v.replace(reference_models=SHIPPED_REFERENCE_MODELS) for v in variants]
+    return list(dict.fromkeys(v.key for v in variants))
 
 
 def nearest(config: RunConfig, asked_epsilon: float | None, store) -> dict | None:

@@ -2,9 +2,9 @@
 
 Benchmarks print figures; they are not timed tests (machines here are shared and noisy), so speed is
 compared as ratios measured in the same run. Figures:
-- dp_overhead: median DP-SGD step time / median non-private step time, same model, batch and data
-  (train.py's own steps: per-sample clipping and noise against plain SGD), for every model the
-  explorer ships (the table adds each model's absolute times and its noise draw's share);
+- dp_overhead: for every model the explorer ships, the step time of (b) Opacus' default make_private
+  (hooks) and (c) the configuration the explorer trains with (its grad_sample_mode, registered grad
+  samplers, BatchMemoryManager parts), each as a ratio to (a) a plain torch step on the same batch;
 - calibration_ms: median σ-for-ε calibration (PRV) over the bench/calibration.py cases;
 - cached_answer_ms: median server-side script run after a slider move between cached configurations;
 - live_run_s: a full mnist-5k run at the default budget with audit, RMIA (K=2) and inversion, the
@@ -25,76 +25,115 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _median_s(call, repeats: int, warmup: int = 5) -> float:
-    """Median seconds of `call()` over `repeats` calls after `warmup` uncounted ones."""
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def _step_times(model, x, y, private: bool, steps: int = 30) -> float:
-    """Median seconds of one training step as explorer.train takes it (same batch every step; the DP
-    step's gather of its precomputed input norms is inside the clock, as in train.py)."""
-    import torch
-
-    from .train import SGD, _dp_step, _plain_step
-
-    opt = SGD(model.parameters(), lr=0.1)
-    if private:
-        step = _dp_step(model, opt, sigma=1.0, clip=1.0, expected_batch=len(y),
-                        noise=torch.Generator().manual_seed(0), x_train=x)
-    else:
-        step = _plain_step(model, opt)
-    idx = torch.arange(len(y))
-    return _median_s(lambda: step(x, y, idx), steps)
-
-
-def _noise_time(numel: int, draws: int = 100) -> float:
-    """Median seconds of drawing one step's Gaussian noise for `numel` parameters, as the DP step does."""
-    import torch
-
-    buffer, generator = torch.zeros(numel), torch.Generator().manual_seed(0)
-    return _median_s(lambda: buffer.normal_(0.0, 1.0, generator=generator), draws)
-
-
-def _dp_cases() -> dict:
-    """(x, y, classes) per shipped model: a batch of 256 for the three the issue names, and for the
-    full-MNIST model (a linear head on ScatterNet features) a batch of 2048 feature rows, two physical
-    chunks, as its batch of 4096 takes four."""
+def _cases() -> dict:
+    """(model, x, y, classes, a config whose recipe the explorer would use) per shipped model, on real
+    rows: logistic regression on breast-cancer (batch 32) and Adult (batch 512), the MLP and the CNN
+    on mnist-5k (batch 256), the linear head on full MNIST's ScatterNet features (batch 4096, which the
+    explorer trains in physical parts of 1024 — or mnist-5k's features when full MNIST is absent)."""
     from . import data, features
+    from .config import RunConfig
+    from .errors import ExplorerError
 
     mnist = data.load("mnist-5k")
-    bc = data.load("breast-cancer")
-    return {"cnn": (mnist.x_train[:256], mnist.y_train[:256], 10),
-            "mlp": (mnist.x_train[:256].reshape(256, -1), mnist.y_train[:256], 10),
-            "logreg": (bc.x_train[:256], bc.y_train[:256], 2),
-            "scatternet": (features.scatternet(mnist.x_train[:2048]), mnist.y_train[:2048], 10)}
+    bc, adult = data.load("breast-cancer"), data.load("adult")
+    try:
+        full = features.apply("scatternet", data.load("mnist"))
+    except ExplorerError:
+        full = features.apply("scatternet", mnist)
+    big = min(4096, full.n_train)
+    return {
+        "logreg (breast-cancer)": ("logreg", bc.x_train[:32], bc.y_train[:32], 2, RunConfig(dataset="breast-cancer")),
+        "logreg (adult)": ("logreg", adult.x_train[:512], adult.y_train[:512], 2, RunConfig(dataset="adult")),
+        "mlp": ("mlp", mnist.x_train[:256], mnist.y_train[:256], 10, RunConfig(dataset="mnist-5k", model="mlp")),
+        "cnn": ("cnn", mnist.x_train[:256], mnist.y_train[:256], 10, RunConfig(dataset="mnist-5k")),
+        "scatternet": ("scatternet", full.x_train[:big], full.y_train[:big], 10,
+                       RunConfig(dataset="mnist", batch_size=big)),
+    }
 
 
-def dp_overhead() -> dict:
-    """DP step / plain step per model. Also prints what the noise draw alone costs against the plain
-    step: no DP-SGD step can take less than (1 + that share) × the plain step."""
+def _steppers(name, x, y, classes, config) -> dict:
+    """Three step functions on the same batch: (a) plain torch, (b) Opacus' default make_private
+    (hooks, Opacus' own grad samplers, one pass over the batch), (c) the explorer's configuration
+    (explorer.train.make_private: the config's grad_sample_mode, the registered samplers, physical parts
+    through Opacus' BatchMemoryManager protocol for large batches)."""
     import torch
+    from opacus import PrivacyEngine
+    from torch import nn
 
+    from . import samplers, train
     from .models import build
+
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def fresh():
+        model = build(name, x.shape[1:], classes, 0)
+        return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=config.momentum)
+
+    model, opt = fresh()
+    loss_fn = nn.CrossEntropyLoss()
+
+    def plain():
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    loader = torch.utils.data.DataLoader(train.Rows(x, y), batch_size=len(y) // 4, collate_fn=train._batch_as_is)
+    m_b, o_b = fresh()
+    with samplers.opacus_defaults():  # (b) is Opacus as it comes: its own grad samplers
+        gm_b, o_b, _ = PrivacyEngine(accountant="prv").make_private(
+            module=m_b, optimizer=o_b, data_loader=loader, noise_multiplier=1.0, max_grad_norm=1.0)
+
+    def opacus_default():
+        with samplers.opacus_defaults():
+            o_b.zero_grad()
+            loss_fn(gm_b(x), y).backward()
+            o_b.step()
+
+    m_c, o_c = fresh()
+    gen = torch.Generator().manual_seed(0)
+    private = train.make_private(config, m_c, o_c, x, y, 1.0, gen, torch.Generator().manual_seed(1), 4)
+    parts = (list(zip(x.split(train.MAX_PHYSICAL_BATCH), y.split(train.MAX_PHYSICAL_BATCH)))
+             if train.needs_parts(config) else [(x, y)])
+
+    def explorer():
+        for i, (xp, yp) in enumerate(parts):
+            if len(parts) > 1:  # what BatchMemoryManager's sampler signals for each part
+                private.optimizer.signal_skip_step(do_skip=i < len(parts) - 1)
+            private.optimizer.zero_grad()
+            private.criterion(private.module(xp), yp).backward()
+            private.optimizer.step()
+
+    return {"plain": plain, "opacus_hooks": opacus_default, "explorer": explorer}
+
+
+def dp_overhead(rounds: int = 7, per_round: int = 3) -> dict:
+    """Per shipped model: step time of (b) Opacus' default make_private (hooks) and (c) the explorer's
+    configuration, as ratios to (a) a plain torch step, measured in the same run. The three steps are
+    timed in interleaved rounds (each round: `per_round` steps of each), and each figure is the fastest
+    round: on a shared machine other work only ever adds time (medians moved by 2× between runs here)."""
+    import torch
 
     torch.manual_seed(0)
     out = {}
-    for name, (x, y, classes) in _dp_cases().items():
-        x, y = torch.from_numpy(x), torch.from_numpy(y)
-        model = build(name, x.shape[1:], classes, 0)
-        plain = _step_times(model, x, y, private=False)
-        dp = _step_times(build(name, x.shape[1:], classes, 0), x, y, private=True)
-        noise = _noise_time(sum(p.numel() for p in model.parameters()))
-        out[name] = round(dp / plain, 2)
-        print(f"  {name:10s} batch {len(y):4d}: plain step {plain * 1e3:7.3f} ms, DP step {dp * 1e3:7.3f} ms "
-              f"({dp / plain:.2f}×); the noise draw alone {noise * 1e3:.3f} ms = {noise / plain:.2f}× "
-              f"the plain step", flush=True)
+    for label, (name, x, y, classes, config) in _cases().items():
+        steps = _steppers(name, x, y, classes, config)
+        for fn in steps.values():
+            fn()
+            fn()
+        times = {k: [] for k in steps}
+        for _ in range(rounds):
+            for k, fn in steps.items():
+                t = time.perf_counter()
+                for _ in range(per_round):
+                    fn()
+                times[k].append((time.perf_counter() - t) / per_round)
+        best = {k: min(v) for k, v in times.items()}
+        out[label] = {"opacus_hooks": round(best["opacus_hooks"] / best["plain"], 2),
+                      "explorer": round(best["explorer"] / best["plain"], 2), "grad_sample_mode": config.grad_sample_mode}
+        print(f"  {label:24s} batch {len(y):4d}: plain {best['plain'] * 1e3:8.2f} ms · Opacus hooks "
+              f"{best['opacus_hooks'] * 1e3:8.2f} ms ({out[label]['opacus_hooks']:.2f}×) · explorer "
+              f"({config.grad_sample_mode}) {best['explorer'] * 1e3:8.2f} ms ({out[label]['explorer']:.2f}×)",
+              flush=True)
     return out
 
 
@@ -131,10 +170,14 @@ def cached_answer_ms(moves: int = 10) -> float:
 
 
 def live_run_s() -> float:
+    """The app's live run: mnist-5k at the default budget with audit, RMIA (K = 2) and inversion, secret
+    noise (as the app trains), from loading the data to the finished record."""
     from . import pipeline
     from .config import RunConfig
 
     record = pipeline.run(RunConfig(dataset="mnist-5k", target_epsilon=3.0, seed=101))
+    print(f"  live run: train {record['timing']['train_s']:.1f} s, attacks {record['timing']['attacks_s']:.1f} s, "
+          f"test accuracy {record['utility']['test_accuracy']:.3f}", flush=True)
     return round(record["timing"]["total_s"], 1)
 
 

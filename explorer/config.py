@@ -17,6 +17,19 @@ MODES = ("epsilon", "noise", "non_private")
 DATASETS = ("mnist-5k", "mnist", "adult", "breast-cancer", "csv")
 MODEL_NAMES = ("logreg", "mlp", "cnn", "scatternet")
 ACCOUNTANT_NAMES = ("rdp", "prv", "pld")
+CLIPPING = ("flat", "adaptive")
+DEFAULT_TARGET_QUANTILE = 0.5  # adaptive clipping aims at the median per-sample gradient norm
+
+# How Opacus forms per-sample gradients (its `grad_sample_mode`). Opacus also has "ew" (ExpandedWeights),
+# which fails on the empty batches Poisson sampling draws (Opacus 1.6), so it is not offered.
+GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
+# Each model's default: the fastest DP step measured with `python -m explorer bench` (the dp_overhead
+# table, docs/performance.md). Adaptive clipping takes the second column: Opacus' AdaClipDPOptimizer
+# needs materialised per-sample gradients, which ghost clipping never forms.
+GRAD_SAMPLE_DEFAULTS: dict[str, tuple[str, str]] = {
+    "logreg": ("hooks", "hooks"), "mlp": ("ghost", "hooks"), "cnn": ("hooks", "hooks"),
+    "scatternet": ("ghost", "hooks"),
+}
 
 # Chosen on a validation split of the training rows by bench/tune.py; its table is docs/tuning.json.
 # The DP recipe (plain SGD: clipped, noisy gradients want a large step) and the non-private baseline's
@@ -65,6 +78,12 @@ class RunConfig:
     canaries: int | None = None  # None: the dataset's default; each is in training w.p. ½
     reference_models: int = 2  # for RMIA; 0 skips RMIA
     csv_sha256: str | None = None  # identifies an uploaded table without storing it
+    # True: the noise and Poisson-sampling generators are seeded from `seed` (demonstrations, shipped
+    # grids) — not private against anyone who holds the seed. False: seeded from OS entropy, never stored.
+    reproducible: bool = False
+    clipping: str = "flat"  # "adaptive": the clip norm follows a quantile of the gradient norms (Andrew et al. 2021)
+    target_quantile: float | None = None  # adaptive clipping's target fraction of unclipped examples
+    grad_sample_mode: str | None = None  # None: the model's measured default (GRAD_SAMPLE_DEFAULTS)
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -85,6 +104,23 @@ class RunConfig:
             object.__setattr__(self, "noise_multiplier", None)
         if self.mode == "non_private":
             object.__setattr__(self, "clip_norm", None)  # nothing is clipped
+            object.__setattr__(self, "clipping", "flat")
+            object.__setattr__(self, "grad_sample_mode", None)  # no per-sample gradients
+            # no secret randomness to protect: a baseline's shuffling always follows the seed
+            object.__setattr__(self, "reproducible", True)
+        if not isinstance(self.reproducible, bool):
+            raise ExplorerError(f"reproducible must be true or false; got {self.reproducible!r}")
+        if self.clipping not in CLIPPING:
+            raise ExplorerError(f"clipping must be one of {', '.join(CLIPPING)}; got {self.clipping!r}")
+        if self.clipping == "flat":
+            object.__setattr__(self, "target_quantile", None)
+        elif self.target_quantile is None:
+            object.__setattr__(self, "target_quantile", DEFAULT_TARGET_QUANTILE)
+        if self.target_quantile is not None:
+            q = self.target_quantile
+            if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+                raise ExplorerError(f"target_quantile must be a number in (0, 1); got {q!r}")
+            object.__setattr__(self, "target_quantile", float(q))
         if not isinstance(self.attacks, bool):
             raise ExplorerError(f"attacks must be true or false; got {self.attacks!r}")
         if not self.attacks:  # no attack, so nothing planted and no reference model
@@ -99,6 +135,8 @@ class RunConfig:
         if self.model in ("cnn", "scatternet") and self.dataset not in ("mnist", "mnist-5k"):
             raise ExplorerError(f"model {self.model!r} is for image datasets (mnist, mnist-5k); "
                                 "use logreg or mlp")
+        if self.private:
+            self._resolve_grad_sample_mode()
         if self.accountant not in ACCOUNTANT_NAMES:
             raise ExplorerError(f"accountant must be one of {', '.join(ACCOUNTANT_NAMES)}; "
                                 f"got {self.accountant!r}")
@@ -115,6 +153,24 @@ class RunConfig:
             object.__setattr__(self, name, int(v) if integer else float(v))
         if self.dataset == "csv" and not self.csv_sha256:
             raise ExplorerError("a csv run needs csv_sha256, the fingerprint of its table")
+
+    def _resolve_grad_sample_mode(self):
+        mode = self.grad_sample_mode
+        if mode is None:
+            flat, adaptive = GRAD_SAMPLE_DEFAULTS[self.model]
+            object.__setattr__(self, "grad_sample_mode", adaptive if self.clipping == "adaptive" else flat)
+            return
+        if mode not in GRAD_SAMPLE_MODES:
+            why = (" (Opacus' ExpandedWeights mode fails on the empty batches Poisson sampling draws)"
+                   if mode == "ew" else "")
+            raise ExplorerError(f"grad_sample_mode must be one of {', '.join(GRAD_SAMPLE_MODES)}; "
+                                f"got {mode!r}{why}")
+        if mode == "ghost" and self.clipping == "adaptive":
+            raise ExplorerError("Opacus' ghost clipping supports flat clipping only: with clipping "
+                                "'adaptive' use grad_sample_mode hooks or functorch (or leave it unset)")
+        if mode == "functorch" and self.model == "cnn":
+            raise ExplorerError("grad_sample_mode 'functorch' fails on the CNN's empty Poisson batches "
+                                "(Opacus 1.6, Conv2d under vmap); use hooks or ghost (or leave it unset)")
 
     @property
     def private(self) -> bool:

@@ -1,4 +1,9 @@
-"""RunRecord (plain JSON, schema 1) and the store: a folder of records, one file per key.
+"""RunRecord (plain JSON, schema 2) and the store: a folder of records, one file per key.
+
+Schema 2 (issue 13) adds privacy.engine — how Opacus trained the model (grad_sample_mode, flat or
+adaptive clipping, whether the noise was seeded) — privacy.opacus_accountant, the config's
+reproducible / clipping / target_quantile / grad_sample_mode fields and environment.device. Records
+of schema 1 came from the hand-written DP-SGD that Opacus replaced: the store skips them.
 
 Knows the schema and the files, nothing about training. Writes are atomic (temp file + rename);
 unreadable or unknown-schema files are skipped with a warning. Never pickle.
@@ -18,7 +23,7 @@ from .config import RunConfig
 from .errors import ExplorerError
 from .fileio import write_json_atomic
 
-SCHEMA = 1
+SCHEMA = 2
 ACCOUNTANTS = ("rdp", "prv", "pld")
 _REQUIRED = {
     "schema": int, "key": str, "created": str, "config": dict, "privacy": dict, "utility": dict,
@@ -26,30 +31,37 @@ _REQUIRED = {
 }
 
 
-def environment() -> dict:
+ENGINE_FIELDS = ("library", "version", "grad_sample_mode", "clipping", "noise_rng", "secure_rng", "note")
+
+
+def environment(device: str = "cpu") -> dict:
     import opacus
     import torch
 
     return {"python": platform.python_version(), "torch": torch.__version__, "opacus": opacus.__version__,
-            "explorer": __version__}
+            "explorer": __version__, "device": device}
 
 
 def new_record(config: RunConfig, privacy: dict, utility: dict, attacks: dict, timing: dict,
-               dataset: dict) -> dict:
+               dataset: dict, device: str = "cpu") -> dict:
     record = {"schema": SCHEMA, "key": config.key,
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "config": config.to_dict(), "dataset": dataset, "privacy": privacy, "utility": utility,
-              "attacks": attacks, "timing": timing, "environment": environment()}
+              "attacks": attacks, "timing": timing, "environment": environment(device)}
     validate(record)
     return record
 
 
 def validate(record: dict) -> dict:
-    """Check a record against schema 1; raise ExplorerError saying what is wrong."""
+    """Check a record against schema 2; raise ExplorerError saying what is wrong."""
     if not isinstance(record, dict):
         raise ExplorerError("a record must be a JSON object")
-    if record.get("schema") != SCHEMA:
-        raise ExplorerError(f"unknown record schema {record.get('schema')!r} (this version reads {SCHEMA})")
+    schema = record.get("schema")
+    if isinstance(schema, int) and schema < SCHEMA:
+        raise ExplorerError(f"record schema {schema} predates Opacus training (this version reads {SCHEMA}); "
+                            "regenerate it with python -m explorer sweep")
+    if schema != SCHEMA:
+        raise ExplorerError(f"unknown record schema {schema!r} (this version reads {SCHEMA})")
     for name, kind in _REQUIRED.items():
         if not isinstance(record.get(name), kind):
             raise ExplorerError(f"record field {name!r} is missing or not a {kind.__name__}")
@@ -63,6 +75,14 @@ def validate(record: dict) -> dict:
                 raise ExplorerError(f"private record lacks privacy.{f}")
         if p.get("poisson_sampling") is not True:
             raise ExplorerError("privacy accounting assumes Poisson sampling; record says otherwise")
+        engine = p.get("engine")
+        if not isinstance(engine, dict) or any(f not in engine for f in ENGINE_FIELDS):
+            raise ExplorerError(f"private record lacks privacy.engine ({', '.join(ENGINE_FIELDS)})")
+        expected = {"library": "opacus", "grad_sample_mode": config.grad_sample_mode,
+                    "clipping": config.clipping, "noise_rng": "seeded" if config.reproducible else "os-entropy"}
+        wrong = [f for f, v in expected.items() if engine[f] != v]
+        if wrong:
+            raise ExplorerError(f"privacy.engine disagrees with the config on {', '.join(wrong)}")
         if set(p["epsilon"]) != set(ACCOUNTANTS) or not all(
                 isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in p["epsilon"].values()):
             raise ExplorerError("privacy.epsilon must give a finite ε for rdp, prv and pld")

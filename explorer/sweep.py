@@ -33,28 +33,41 @@ def load_grid(path: str | os.PathLike) -> dict:
         raise ExplorerError(f"cannot read grid {path}: {e}") from None
     if not isinstance(grid, dict) or "dataset" not in grid:
         raise ExplorerError(f"grid {path} must be a JSON object with at least 'dataset'")
-    unknown = set(grid) - {"dataset", "epsilon", "clip_norm", "seeds", "fixed", "fixed_by_epsilon", "comment"}
+    unknown = set(grid) - {"dataset", "epsilon", "noise_multiplier", "clip_norm", "seeds", "fixed",
+                           "fixed_by_epsilon", "comment", "reproducible"}
     if unknown:
         raise ExplorerError(f"grid {path}: unknown field(s) {', '.join(sorted(unknown))}")
     return grid
 
 
 def expand(grid: dict) -> list[RunConfig]:
-    """epsilon (null = no privacy) × clip_norm × seed, with `fixed` fields for every run and
-    `fixed_by_epsilon` ({"1": {...}, "null": {...}}) for the runs at one ε."""
+    """Budgets × clip_norm × seed. Budgets: each `epsilon` (σ calibrated; null = no privacy) and each
+    `noise_multiplier` (mode "noise", ε computed); a grid with neither is one non-private run. `fixed`
+    fields go into every run, `fixed_by_epsilon` ({"1": {...}, "null": {...}}) into the runs at one ε.
+    `"reproducible": true` seeds every run's noise and sampling from its seed (shipped demonstration
+    grids)."""
     fixed = dict(grid.get("fixed", {}))
+    if "reproducible" in grid:
+        fixed["reproducible"] = grid["reproducible"]
     by_eps = grid.get("fixed_by_epsilon", {})
+    budgets = [("epsilon", e) for e in grid.get("epsilon", [])]
+    budgets += [("noise", s) for s in grid.get("noise_multiplier", [])]
+    if "epsilon" not in grid and "noise_multiplier" not in grid:
+        budgets = [("epsilon", None)]
     out, seen = [], set()
-    for eps, clip, seed in itertools.product(grid.get("epsilon", [None]), grid.get("clip_norm", [None]),
-                                             grid.get("seeds", [0])):
-        extra = {**fixed, **by_eps.get("null" if eps is None else _eps_key(eps), {})}
-        if eps is None:
+    for (kind, budget), clip, seed in itertools.product(budgets, grid.get("clip_norm", [None]),
+                                                        grid.get("seeds", [0])):
+        extra = {**fixed}
+        if kind == "epsilon":
+            extra.update(by_eps.get("null" if budget is None else _eps_key(budget), {}))
+        if budget is None:
             extra.pop("clip_norm", None)
             cfg = RunConfig(dataset=grid["dataset"], mode="non_private", seed=seed, **extra)
         else:
             if clip is not None:  # the grid's clip axis wins over a fixed clip norm
                 extra["clip_norm"] = clip
-            cfg = RunConfig(dataset=grid["dataset"], mode="epsilon", target_epsilon=eps, seed=seed, **extra)
+            budget_field = {"target_epsilon": budget} if kind == "epsilon" else {"noise_multiplier": budget}
+            cfg = RunConfig(dataset=grid["dataset"], mode=kind, seed=seed, **budget_field, **extra)
         if cfg.key not in seen:  # non-private runs do not depend on the clip norm
             seen.add(cfg.key)
             out.append(cfg)
@@ -65,27 +78,27 @@ def _eps_key(eps) -> str:
     return f"{float(eps):g}"
 
 
-def _run_one(config_dict: dict, data_dir) -> dict:
+def _run_one(config_dict: dict, data_dir, device: str = "auto") -> dict:
     import torch
 
     torch.set_num_threads(1)  # one core per worker: N workers share the machine without contention
     from . import pipeline
 
-    return pipeline.run(RunConfig.from_dict(config_dict), data_dir=data_dir)
+    return pipeline.run(RunConfig.from_dict(config_dict), data_dir=data_dir, device=device)
 
 
-# -- backends: each takes (configs, workers, data_dir, address) and yields records as they finish --
+# -- backends: each takes (configs, workers, data_dir, address, device) and yields records as they finish --
 
-def _local(configs: list[RunConfig], workers: int, data_dir, address) -> Iterator[dict]:
+def _local(configs: list[RunConfig], workers: int, data_dir, address, device: str = "auto") -> Iterator[dict]:
     if address:
         raise ExplorerError("--address is for --backend ray")
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_one, c.to_dict(), data_dir) for c in configs]
+        futures = [pool.submit(_run_one, c.to_dict(), data_dir, device) for c in configs]
         for fut in as_completed(futures):
             yield fut.result()
 
 
-def _ray(configs: list[RunConfig], workers: int, data_dir, address) -> Iterator[dict]:
+def _ray(configs: list[RunConfig], workers: int, data_dir, address, device: str = "auto") -> Iterator[dict]:
     if address is None:
         # a local runtime: bind every Ray service to the loopback address. This is Ray's own switch for
         # machines that are not cluster nodes (read at import, so also set on the loaded module);
@@ -120,7 +133,7 @@ def _ray(configs: list[RunConfig], workers: int, data_dir, address) -> Iterator[
                                 "set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before starting Python")
     task = ray.remote(num_cpus=1, max_retries=1)(_run_one)
     try:
-        pending = [task.remote(c.to_dict(), data_dir) for c in configs]
+        pending = [task.remote(c.to_dict(), data_dir, device) for c in configs]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
@@ -133,7 +146,7 @@ BACKENDS: dict[str, Callable[..., Iterator[dict]]] = {"local": _local, "ray": _r
 
 
 def sweep(grid_path, store_dir="cached_runs", workers: int | None = None, data_dir=None, out=None,
-          backend: str = "local", address: str | None = None) -> list[str]:
+          backend: str = "local", address: str | None = None, device: str = "auto") -> list[str]:
     """Run every configuration of the grid that the store lacks; returns the keys written, in order."""
     if backend not in BACKENDS:
         raise ExplorerError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
@@ -147,7 +160,7 @@ def sweep(grid_path, store_dir="cached_runs", workers: int | None = None, data_d
           f"{len(todo)} to run on {backend} with {workers} worker(s)", file=out, flush=True)
     done, start = [], time.perf_counter()
     bar = Progress(len(todo), out)
-    for record in (BACKENDS[backend](todo, workers, data_dir, address) if todo else []):
+    for record in (BACKENDS[backend](todo, workers, data_dir, address, device) if todo else []):
         store.put(record)
         done.append(record["key"])
         bar.update(record)
@@ -190,15 +203,17 @@ def _clock(seconds: float) -> str:
 
 def summary_table(records: list[dict]) -> str:
     """One row per record: the figures a reader compares across a grid."""
-    head = ["key", "target ε", "C", "seed", "test acc", "ε (reported)", "ε_lb", "canary AUC", "RMIA AUC", "time s"]
+    head = ["key", "target ε / σ", "C", "seed", "test acc", "ε (reported)", "ε_lb", "canary AUC", "RMIA AUC", "time s"]
     rows = []
-    for r in sorted(records, key=lambda r: (r["config"]["target_epsilon"] is None,
-                                            r["config"]["target_epsilon"] or 0, r["config"]["clip_norm"] or 0,
-                                            r["config"]["seed"])):
+    for r in sorted(records, key=lambda r: (r["config"]["mode"] == "non_private", r["config"]["mode"],
+                                            r["config"]["target_epsilon"] or r["config"]["noise_multiplier"] or 0,
+                                            r["config"]["clip_norm"] or 0, r["config"]["seed"])):
         c, a = r["config"], r.get("attacks", {})
         eps = r["privacy"]["epsilon_reported"]
-        rows.append([r["key"], "none" if c["target_epsilon"] is None else f"{c['target_epsilon']:g}",
-                     "-" if c["clip_norm"] is None else f"{c['clip_norm']:g}", str(c["seed"]),
+        budget = ("none" if c["mode"] == "non_private" else f"σ {c['noise_multiplier']:g}" if c["mode"] == "noise"
+                  else f"{c['target_epsilon']:g}")
+        rows.append([r["key"], budget,
+                     _clip(c, r), str(c["seed"]),
                      f"{r['utility']['test_accuracy']:.4f}", "∞" if eps is None else f"{eps:.3f}",
                      _fmt(a.get("audit", {}).get("epsilon_lower_bound")), _fmt(a.get("audit", {}).get("auc")),
                      _fmt(a.get("mia", {}).get("auc")), f"{r['timing']['total_s']:.0f}"])
@@ -206,6 +221,16 @@ def summary_table(records: list[dict]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
     return "\n".join(lines)
+
+
+def _clip(config: dict, record: dict) -> str:
+    """The clip norm; for adaptive clipping the target quantile and the last epoch's clip norm."""
+    if config["clip_norm"] is None:
+        return "-"
+    if config.get("clipping") == "adaptive":
+        last = record["utility"]["history"][-1].get("clip_norm")
+        return f"q{config['target_quantile']:g}→{last:.3g}" if last is not None else f"q{config['target_quantile']:g}"
+    return f"{config['clip_norm']:g}"
 
 
 def _fmt(v) -> str:

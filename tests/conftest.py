@@ -1,5 +1,4 @@
 import os
-import warnings
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ SHARED = ROOT.parent / "shared" / "data"
 if "EXPLORER_DATA_DIR" not in os.environ and SHARED.is_dir():
     os.environ["EXPLORER_DATA_DIR"] = str(SHARED)
 os.environ.setdefault("EXPLORER_CACHE_DIR", str(ROOT / ".cache"))
-warnings.filterwarnings("ignore", message="Secure RNG turned off")
 
 
 def pytest_configure(config):

@@ -90,13 +90,14 @@ def test_a_stored_configuration_answers_itself(store):
 
 
 def test_a_run_with_secret_noise_is_answered_by_its_seeded_demo_twin():
-    config = RunConfig(dataset="mnist-5k", target_epsilon=3.0)
+    config = RunConfig(dataset="mnist-5k", target_epsilon=3.0, reference_models=2)
     keys = answer.cache_keys(config)
-    assert keys[0] == config.key
-    if hasattr(config, "reproducible"):  # the Opacus engine's field: shipped demo runs are seeded
-        assert keys[1:] == ([] if config.reproducible else [config.replace(reproducible=True).key])
-    else:
-        assert keys == [config.key]
+    seeded = config.replace(reproducible=True)
+    assert keys == [config.key, seeded.key, config.replace(reference_models=4).key,
+                    seeded.replace(reference_models=4).key]
+    assert answer.cache_keys(seeded) == [seeded.key, seeded.replace(reference_models=4).key]
+    assert answer.cache_keys(config.replace(reference_models=0)) == [config.replace(reference_models=0).key,
+                                                                     config.replace(reference_models=0, reproducible=True).key]
 
 
 def test_a_session_run_answers_itself_and_is_said_so(store):

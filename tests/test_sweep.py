@@ -11,7 +11,7 @@ from explorer.records import Store
 from explorer.sweep import _local, expand, summary_table, sweep
 
 TINY = {"dataset": "breast-cancer", "epsilon": [1, None], "clip_norm": [0.5], "seeds": [0],
-        "fixed": {"epochs": 2, "canaries": 10, "reference_models": 1}}
+        "fixed": {"epochs": 2, "canaries": 10, "reference_models": 1}, "reproducible": True}
 
 
 def _figures(record):
@@ -53,6 +53,21 @@ def test_sweep_resumes_and_reports(tmp_path, capsys):
     assert again == []
     err = capsys.readouterr().err
     assert "1 already stored, 0 to run" in err and "ETA" in err
+
+
+def test_grid_fields_reach_the_configs():
+    """`reproducible` seeds every run of a grid; `fixed` carries the engine fields (adaptive clipping)."""
+    configs = expand(TINY)
+    assert all(c.reproducible for c in configs)
+    assert not any(c.reproducible for c in expand({**TINY, "reproducible": False}) if c.private)
+    adaptive = expand({"dataset": "adult", "epsilon": [1, 3], "seeds": [0, 1], "reproducible": True,
+                       "fixed": {"clipping": "adaptive", "target_quantile": 0.5}})
+    assert len(adaptive) == 4 and {c.clipping for c in adaptive} == {"adaptive"}
+    assert {c.grad_sample_mode for c in adaptive} == {"hooks"}
+    sigma = expand({"dataset": "mnist-5k", "noise_multiplier": [0.8, 2], "clip_norm": [0.5], "seeds": [0]})
+    assert [(c.mode, c.noise_multiplier, c.target_epsilon) for c in sigma] == [("noise", 0.8, None), ("noise", 2.0, None)]
+    both = expand({"dataset": "adult", "epsilon": [1, None], "noise_multiplier": [3]})
+    assert [c.mode for c in both] == ["epsilon", "non_private", "noise"]
 
 
 def test_summary_table_and_bad_input(tmp_path):
