@@ -1,4 +1,4 @@
-"""Command line: python -m explorer {run,epsilon} …
+"""Command line: python -m explorer {run,sweep,study,reconstruct,epsilon,bench} …
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
 """
@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--data-dir")
     w.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when available")
 
+    _add_study(sub)
+    _add_reconstruct(sub)
+
     b = sub.add_parser("bench", help="measure the performance figures and print them as JSON")
     b.add_argument("--only", action="append", help="one figure by name (repeatable)")
 
@@ -107,9 +110,73 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args, csv_bytes: bytes | None = None):
+def _add_study(sub):
+    from .study import DEFAULT_EPSILONS, MAX_STUDY_ROWS
+
+    s = sub.add_parser("study", help="budget study on your CSV: runs over ε × seeds, evidence, then the decision")
+    s.add_argument("--csv", required=True, help="your CSV file")
+    s.add_argument("--target", required=True, help="the column to predict")
+    s.add_argument("--epsilons", default=",".join(f"{e:g}" for e in DEFAULT_EPSILONS),
+                   help="budgets to study, comma-separated (default %(default)s)")
+    s.add_argument("--seeds", type=_positive(int), default=2, help="trainings per budget (default 2)")
+    s.add_argument("--exclude", action="append", default=[], metavar="COLUMN", help="leave a column out (repeatable)")
+    s.add_argument("--type", action="append", default=[], metavar="COLUMN=TYPE",
+                   help="override a column's type: numeric, categorical or excluded (repeatable)")
+    s.add_argument("--subsample", action="store_true",
+                   help=f"allow a random subsample of {MAX_STUDY_ROWS:,} rows when the table has more")
+    s.add_argument("--delta", type=_delta, help="δ (default: 1/(10·n) rounded down to a power of ten)")
+    s.add_argument("--reference-models", type=int, default=2, help="RMIA reference models (at least 2)")
+    floor = s.add_mutually_exclusive_group()
+    floor.add_argument("--floor", type=float, help="accuracy floor, e.g. 0.85")
+    floor.add_argument("--within-points", type=float, help="floor: at most this many points below the non-private model")
+    s.add_argument("--prior", type=float, help="risk ceiling: the attacker's prior that a person is in the data …")
+    s.add_argument("--max-posterior", type=float, help="… and the most they may come to believe")
+    s.add_argument("--fpr", type=float, help="risk ceiling: a false-positive rate …")
+    s.add_argument("--max-tpr", type=float, help="… and the most TPR a membership test may reach there")
+    s.add_argument("--output", "-o", required=True, help="write the study JSON (aggregates only) here")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _add_reconstruct(sub):
+    s = sub.add_parser("reconstruct", help="informed-adversary reconstruction study beside its DP bound (mnist-5k)")
+    s.add_argument("--dataset", default="mnist-5k", choices=["mnist-5k"])
+    budget = s.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--epsilon", type=_positive(float), help="train each target's model with DP-SGD at this ε")
+    budget.add_argument("--non-private", action="store_true", help="train to the optimum, no DP")
+    s.add_argument("--targets", type=_positive(int), default=20, help="independent trials (default 20)")
+    s.add_argument("--candidates", type=_positive(int), default=10, help="known candidates per trial; κ = 1/this")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--reproducible", action="store_true",
+                   help="seed DP noise and sampling from --seed (a demonstration, not private against the seed's holder)")
+    s.add_argument("--data-dir")
+    s.add_argument("--output", "-o", required=True, help="write the study JSON here")
+    s.add_argument("--quiet", action="store_true")
+
+
+def cmd_reconstruct(args) -> int:
+    from .attacks import reconstruction
+    from .fileio import write_json_atomic
+
+    def progress(event):
+        if not args.quiet:
+            print(f"  target {event['target']}/{event['targets']}: {'found' if event['success'] else 'missed'}",
+                  file=sys.stderr, flush=True)
+
+    result = reconstruction.study(None if args.non_private else args.epsilon, targets=args.targets,
+                                  candidates=args.candidates, seed=args.seed, reproducible=args.reproducible,
+                                  progress=progress, dataset=args.dataset, data_dir=args.data_dir)
+    bound = "no bound (no privacy)" if result["bound"] is None else f"ReRo bound {result['bound']:.3f}"
+    lo, hi = result["interval"]
+    print(f"success {result['successes']}/{result['targets']} = {result['success_rate']:.2f} "
+          f"(95 % interval {lo:.2f}-{hi:.2f}), blind guess κ = {result['kappa']:.2f}, {bound}")
+    print(result["statement"])
+    write_json_atomic(args.output, result)
+    print(f"study written to {args.output}")
+    return 0
+
+
+def config_from_args(args, table_fingerprint: str | None = None):
     """The RunConfig a `run` command line describes (also used to check report reproduce commands)."""
-    from . import pipeline
     from .config import RunConfig
 
     mode = "non_private" if args.non_private else "noise" if args.noise_multiplier else "epsilon"
@@ -119,7 +186,7 @@ def config_from_args(args, csv_bytes: bytes | None = None):
         model=args.model, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, momentum=args.momentum, seed=args.seed, accountant=args.accountant,
         attacks=not args.no_attacks, canaries=args.canaries, reference_models=args.reference_models,
-        csv_sha256=pipeline.csv_fingerprint(csv_bytes) if csv_bytes else None,
+        csv_sha256=table_fingerprint,
         reproducible=args.reproducible, clipping=args.clipping, target_quantile=args.target_quantile,
         grad_sample_mode=args.grad_sample_mode)
 
@@ -128,16 +195,15 @@ def cmd_run(args) -> int:
     from . import pipeline
     from .records import Store, write_json_atomic
 
-    csv_bytes = None
+    table = None
     if args.dataset == "csv":
+        from . import tables
+
         if not args.csv or not args.target:
             raise ExplorerError("--dataset csv needs --csv FILE and --target COLUMN")
-        try:
-            with open(args.csv, "rb") as f:
-                csv_bytes = f.read()
-        except OSError as e:
-            raise ExplorerError(f"cannot read {args.csv}: {e.strerror}") from None
-    config = config_from_args(args, csv_bytes)
+        # the key folds in the target and the table options, so two targets never share a record
+        table = tables.prepare(tables.read_table(args.csv), tables.TableSpec(args.target))
+    config = config_from_args(args, table.fingerprint if table else None)
 
     def progress(event):
         if not args.quiet and event.get("stage") == "epoch":
@@ -147,7 +213,7 @@ def cmd_run(args) -> int:
             print(f"  epoch {event['epoch']}/{event['epochs']} loss={loss} "
                   f"test acc={event['test_accuracy']:.3f}{eps}{clip}", file=sys.stderr, flush=True)
 
-    record = pipeline.run(config, progress=progress, data_dir=args.data_dir, csv=csv_bytes, target=args.target,
+    record = pipeline.run(config, progress=progress, data_dir=args.data_dir, csv=table, target=args.target,
                           device=args.device)
     print(summary(record))
     if args.output:
@@ -174,19 +240,13 @@ def summary(record: dict) -> str:
         lines.append(f"  ε: PRV {e['prv']:.3f} · RDP {e['rdp']:.3f} · PLD {e['pld']:.3f} "
                      f"(reported: {p['accountant'].upper()}), GDP μ = {p['gdp_mu']:.3f}")
     a = record["attacks"]
-    if "audit" in a:
-        au = a["audit"]
-        lines.append(f"  canary audit ({au['canaries']} canaries): AUC {au['auc']:.3f}, TPR@1%FPR "
-                     f"{au['tpr_at_fpr']['0.01']:.3f}, empirical ε ≥ {au['epsilon_lower_bound']:.2f} (95 %)")
-    for name, label in (("mia", "RMIA"), ("loss_attack", "LOSS")):
-        if name in a:
-            m = a[name]
-            lines.append(f"  {label} on real records: AUC {m['auc']:.3f}, TPR@1%FPR {m['tpr_at_fpr']['0.01']:.3f}")
+    for name, label in (("audit", "canary audit"), ("mia", "RMIA"), ("loss_attack", "LOSS attack")):
+        block = a.get(name)
+        if block:  # each block's own plain-language reading, never a bare figure
+            auc = f"AUC {block['auc']:.3f}; " if block.get("auc") is not None else ""
+            lines.append(f"  {label}: {auc}{block.get('statement', '')}")
     inv = a.get("inversion")
-    if inv and inv.get("member_closer_rate") is not None:
-        lines.append(f"  inversion: {inv['member_closer_rate']:.2f} of reconstructions nearer a "
-                     "member than a non-member (base rate 0.50)")
-    elif inv:
+    if inv:
         lines.append(f"  inversion: {inv.get('statement') or inv.get('shows', 'class prototypes')}")
     engine = p.get("engine")
     if engine:
@@ -199,6 +259,56 @@ def summary(record: dict) -> str:
     lines.append(f"  time: train {t['train_s']:.1f} s, then attacks {t['attacks_s']:.1f} s (accounting "
                  f"{t['accounting_s']:.1f} s beside them), total {t['total_s']:.1f} s")
     return "\n".join(lines)
+
+
+def cmd_study(args) -> int:
+    import time
+
+    from . import study, tables
+    from .decision import Ceiling, Floor
+
+    try:
+        epsilons = [float(e) for e in args.epsilons.split(",") if e.strip()]
+    except ValueError:
+        raise ExplorerError(f"--epsilons must be numbers separated by commas, e.g. 0.5,1,2,4,8; got {args.epsilons!r}") from None
+    types = {}
+    for item in args.type:
+        column, sep, kind = item.rpartition("=")
+        if not sep or not column:
+            raise ExplorerError(f"--type takes COLUMN=TYPE (numeric, categorical or excluded); got {item!r}")
+        types[column] = kind
+    floor = (Floor.absolute(args.floor) if args.floor is not None else
+             Floor.within_points(args.within_points) if args.within_points is not None else None)
+    ceiling = None
+    if (args.prior is None) != (args.max_posterior is None) or (args.fpr is None) != (args.max_tpr is None):
+        raise ExplorerError("a risk ceiling needs --prior with --max-posterior, or --fpr with --max-tpr")
+    if args.prior is not None and args.fpr is not None:
+        raise ExplorerError("give one risk ceiling: --prior/--max-posterior or --fpr/--max-tpr")
+    if args.prior is not None:
+        ceiling = Ceiling.posterior(args.prior, args.max_posterior)
+    elif args.fpr is not None:
+        ceiling = Ceiling.tpr(args.fpr, args.max_tpr)
+    if ceiling is not None and floor is None:
+        raise ExplorerError("a risk ceiling is weighed against an accuracy floor: add --floor or --within-points")
+    table = tables.read_table(args.csv)
+    spec = tables.TableSpec(args.target, tuple(args.exclude), tuple(types.items()), args.subsample)
+    last = [0.0]
+
+    def progress(e):
+        if args.quiet or time.monotonic() - last[0] < 5 and e.get("phase") != "done":
+            return
+        last[0] = time.monotonic()
+        eta = f", about {e['eta_s']:.0f} s left" if e.get("eta_s") is not None else ""
+        print(f"  {100 * e['fraction']:3.0f} % {e['label']}{eta}", file=sys.stderr, flush=True)
+
+    result = study.run_study(table, spec, epsilons=epsilons, seeds=args.seeds, delta=args.delta,
+                             reference_models=args.reference_models, progress=progress)
+    if floor is not None:
+        result = study.attach_decision(result, floor, ceiling)
+    print(study.describe(result))
+    study.save_study(result, args.output)
+    print(f"study written to {args.output} (aggregates only: no row or cell of the table)")
+    return 0
 
 
 def cmd_sweep(args) -> int:
@@ -243,8 +353,8 @@ def cmd_epsilon(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "epsilon": cmd_epsilon, "sweep": cmd_sweep,
-                "bench": cmd_bench}[args.command](args)
+        return {"run": cmd_run, "epsilon": cmd_epsilon, "sweep": cmd_sweep, "study": cmd_study,
+                "reconstruct": cmd_reconstruct, "bench": cmd_bench}[args.command](args)
     except ExplorerError as e:
         sys.stderr.write(f"python -m explorer: error: {e}\n")
         return 2

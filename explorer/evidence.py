@@ -33,7 +33,7 @@ def membership_split(config: RunConfig, ds, canaries):
     return mia.split(ds.n_train, len(ds.y_pop), _reserved(canaries), config.seed)
 
 
-def reference_models(config: RunConfig, ds, canaries, cancel=None):
+def reference_models(config: RunConfig, ds, canaries, cancel=None, device: str = "cpu"):
     """RMIA's reference models (`attacks.mia.References`): the target's recipe, each on a random half of
     the reference pool, which holds no evaluated record and no z record."""
     from .attacks.mia import References
@@ -49,7 +49,7 @@ def reference_models(config: RunConfig, ds, canaries, cancel=None):
         trained_on[k, half] = True
         ref_config = config.replace(seed=config.seed * 1000 + k + 1)
         models.append(train(ref_config, pool_x[half], pool_y[half], ds.num_classes,
-                            cancel=cancel, verify_sigma=False).model)
+                            cancel=cancel, verify_sigma=False, device=device).model)
     return References(models, pool_x, pool_y, sp.ref_train_index, sp.ref_pop_index, trained_on)
 
 

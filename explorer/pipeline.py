@@ -87,7 +87,7 @@ def run(config: RunConfig, progress=None, cancel=None, data_dir=None,
         return stop.is_set() or is_cancelled(cancel)
 
     with ThreadPoolExecutor(max_workers=1) as helper:
-        refs = (helper.submit(_single_threaded, reference_models, config, ds, canaries, stopped)
+        refs = (helper.submit(_single_threaded, reference_models, config, ds, canaries, stopped, device)
                 if config.attacks and config.reference_models else None)
         try:
             with _torch_threads(1 if refs is not None else None):
