@@ -13,17 +13,15 @@ if isinstance(asked, str):
     st.error(f"This configuration cannot run: {asked}")
     st.stop()
 answer, baseline, records = dashboard.render(asked)
-details, compare, meaning, decide, yours, export = st.tabs(
-    ["Attack details", "Compare", "What ε means", "Decide ε", "Your data", "Report"])
-with details:
-    tab_details.render(answer, baseline)
-with compare:
-    tab_compare.render(answer)
-with meaning:
-    tab_meaning.render(answer)
-with decide:
-    tab_decision.render(answer, records)
-with yours:
-    tab_data.render()
-with export:
-    tab_report.render(answer, baseline, records)
+# lazy tabs: only the open tab's panel runs and is sent, so the first render draws the three main charts
+# and not every tab's figures too (docs/performance.md)
+panels = {"Attack details": lambda: tab_details.render(answer, baseline),
+          "Compare": lambda: tab_compare.render(answer),
+          "What ε means": lambda: tab_meaning.render(answer),
+          "Decide ε": lambda: tab_decision.render(answer, records),
+          "Your data": tab_data.render,
+          "Report": lambda: tab_report.render(answer, baseline, records)}
+for tab, show in zip(st.tabs(list(panels), key="tab", on_change="rerun"), panels.values()):
+    if tab.open:
+        with tab:
+            show()

@@ -41,7 +41,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import ACCOUNTANT_NAMES, CLIPPING, DATASETS, MODEL_NAMES
+    from .config import ACCOUNTANT_NAMES, CLIPPING, DATASETS, MODEL_NAMES, TECHNIQUES
 
     p = _Parser(prog="python -m explorer", description="DP privacy-utility explorer")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -70,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reproducible", action="store_true",
                    help="seed the noise and sampling from --seed: for demonstrations, not private "
                         "against anyone who holds the seed")
+    r.add_argument("--technique", choices=TECHNIQUES, default="dp-sgd",
+                   help="dp-sgd (Opacus), or pate: teachers on disjoint parts of the data, a student labelled by "
+                        "their noisy votes (GNMax) on public unlabeled data (docs/techniques.md)")
+    r.add_argument("--pretrain", metavar="SOURCE",
+                   help="pre-train without privacy on public data first (costs no ε): digits (images) or "
+                        "public-csv (tables, with --public-csv)")
+    r.add_argument("--public-csv", help="a public table with your table's columns, for --pretrain public-csv")
+    r.add_argument("--teachers", type=int, help="PATE: number of teachers (default: the dataset's)")
+    r.add_argument("--queries", type=int, help="PATE: public records the student gets labelled (answered queries)")
     r.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when available")
     r.add_argument("--data-dir", help="folder with MNIST/Adult files (else EXPLORER_DATA_DIR, else download)")
     r.add_argument("--csv", help="your CSV file (with --dataset csv)")
@@ -126,6 +135,8 @@ def _add_study(sub):
                    help=f"allow a random subsample of {MAX_STUDY_ROWS:,} rows when the table has more")
     s.add_argument("--delta", type=_delta, help="δ (default: 1/(10·n) rounded down to a power of ten)")
     s.add_argument("--reference-models", type=int, default=2, help="RMIA reference models (at least 2)")
+    s.add_argument("--public-csv", help="a table you declare public, with your table's columns: every DP run is "
+                                        "pre-trained on it first (costs no ε; the study discloses it)")
     floor = s.add_mutually_exclusive_group()
     floor.add_argument("--floor", type=float, help="accuracy floor, e.g. 0.85")
     floor.add_argument("--within-points", type=float, help="floor: at most this many points below the non-private model")
@@ -175,11 +186,21 @@ def cmd_reconstruct(args) -> int:
     return 0
 
 
-def config_from_args(args, table_fingerprint: str | None = None):
-    """The RunConfig a `run` command line describes (also used to check report reproduce commands)."""
+def config_from_args(args, table_fingerprint: str | None = None, public_fingerprint: str | None = None):
+    """The RunConfig a `run` command line describes (also used to check report reproduce commands).
+    `public_fingerprint`: of the --public-csv file, for --pretrain public-csv."""
     from .config import RunConfig
 
     mode = "non_private" if args.non_private else "noise" if args.noise_multiplier else "epsilon"
+    pretrain = args.pretrain
+    if args.public_csv and pretrain is None:
+        pretrain = "public-csv"
+    if pretrain == "public-csv":
+        if not args.public_csv:
+            raise ExplorerError("--pretrain public-csv needs --public-csv FILE, the public table")
+        pretrain = f"public-csv:{public_fingerprint}" if public_fingerprint else pretrain
+    elif args.public_csv:
+        raise ExplorerError(f"--public-csv is for --pretrain public-csv, not --pretrain {pretrain}")
     return RunConfig(
         dataset=args.dataset, mode=mode, target_epsilon=args.epsilon if args.epsilon is not None else 3.0,
         noise_multiplier=args.noise_multiplier, clip_norm=args.clip_norm, delta=args.delta,
@@ -188,7 +209,8 @@ def config_from_args(args, table_fingerprint: str | None = None):
         attacks=not args.no_attacks, canaries=args.canaries, reference_models=args.reference_models,
         csv_sha256=table_fingerprint,
         reproducible=args.reproducible, clipping=args.clipping, target_quantile=args.target_quantile,
-        grad_sample_mode=args.grad_sample_mode)
+        grad_sample_mode=args.grad_sample_mode, technique=args.technique, pretrain=pretrain,
+        teachers=args.teachers, queries=args.queries)
 
 
 def cmd_run(args) -> int:
@@ -203,7 +225,14 @@ def cmd_run(args) -> int:
             raise ExplorerError("--dataset csv needs --csv FILE and --target COLUMN")
         # the key folds in the target and the table options, so two targets never share a record
         table = tables.prepare(tables.read_table(args.csv), tables.TableSpec(args.target))
-    config = config_from_args(args, table.fingerprint if table else None)
+    public = None
+    if args.public_csv:
+        from .pretrain import fingerprint
+        from .tables import read_bytes
+
+        public = read_bytes(args.public_csv)
+    config = config_from_args(args, table.fingerprint if table else None,
+                              fingerprint(public) if public is not None else None)
 
     def progress(event):
         if not args.quiet and event.get("stage") == "epoch":
@@ -214,7 +243,7 @@ def cmd_run(args) -> int:
                   f"test acc={event['test_accuracy']:.3f}{eps}{clip}", file=sys.stderr, flush=True)
 
     record = pipeline.run(config, progress=progress, data_dir=args.data_dir, csv=table, target=args.target,
-                          device=args.device)
+                          device=args.device, public_csv=public)
     print(summary(record))
     if args.output:
         write_json_atomic(args.output, record)
@@ -231,6 +260,16 @@ def summary(record: dict) -> str:
              f"  test accuracy {u['test_accuracy']:.4f} (train {u['train_accuracy']:.4f})"]
     if p["epsilon"] is None:
         lines.append("  no privacy (non-private baseline): ε = ∞")
+    elif c.get("technique") == "pate":
+        e, pate = p["epsilon"], p["pate"]
+        lines.append(f"  PATE: {pate['teachers']} teachers, {pate['answered']} public queries answered by GNMax with "
+                     f"σ = {p['noise_multiplier']:.2f} on the vote counts, δ = {p['delta']:g}")
+        lines.append(f"  ε: PRV {e['prv']:.3f} · RDP {e['rdp']:.3f} · PLD {e['pld']:.3f} "
+                     f"(reported: {p['accountant'].upper()}; data-independent GNMax bound), GDP μ = {p['gdp_mu']:.3f}")
+        d = pate.get("diagnostics") or {}
+        if d.get("label_accuracy") is not None:
+            lines.append(f"  the student's labels: {d['label_accuracy']:.1%} correct (teachers' plurality without noise "
+                         f"{d['noiseless_label_accuracy']:.1%}); the teachers are never released")
     else:
         e = p["epsilon"]
         clip = (f"adaptive clipping from C = {c['clip_norm']} towards the {c['target_quantile']:g} quantile"
@@ -248,8 +287,14 @@ def summary(record: dict) -> str:
     inv = a.get("inversion")
     if inv:
         lines.append(f"  inversion: {inv.get('statement') or inv.get('shows', 'class prototypes')}")
+    if p.get("pretrain"):
+        lines.append(f"  {p['pretrain']['note']} ({p['pretrain']['rows']} rows)")
     engine = p.get("engine")
-    if engine:
+    if engine and engine.get("library") == "explorer.pate":
+        rng = ("GNMax noise seeded from --seed (reproducible: not private against anyone who holds the seed)"
+               if engine["noise_rng"] == "seeded" else "GNMax noise seeded from OS entropy, not stored")
+        lines.append(f"  teachers and student trained without privacy by torch on {record['environment'].get('device', 'cpu')}; {rng}")
+    elif engine:
         rng = ("noise seeded from --seed (reproducible: not private against anyone who holds the seed)"
                if engine["noise_rng"] == "seeded" else "noise seeded from OS entropy, not stored")
         lines.append(f"  trained by Opacus {engine['version']} ({engine['grad_sample_mode']}, {engine['clipping']} "
@@ -302,7 +347,7 @@ def cmd_study(args) -> int:
         print(f"  {100 * e['fraction']:3.0f} % {e['label']}{eta}", file=sys.stderr, flush=True)
 
     result = study.run_study(table, spec, epsilons=epsilons, seeds=args.seeds, delta=args.delta,
-                             reference_models=args.reference_models, progress=progress)
+                             reference_models=args.reference_models, progress=progress, public=args.public_csv)
     if floor is not None:
         result = study.attach_decision(result, floor, ceiling)
     print(study.describe(result))

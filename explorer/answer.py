@@ -34,7 +34,15 @@ def describe(config: RunConfig | dict, epsilon: float | None = None) -> str:
     else:
         privacy = f"σ = {c['noise_multiplier']:g}" + (f" (ε ≈ {_fmt(epsilon)})" if epsilon is not None else "")
     clip = f", C = {c['clip_norm']:g}" if c.get("clip_norm") is not None else ""
-    return f"{c['dataset']}, {privacy}{clip}, seed {c['seed']}"
+    return f"{c['dataset']}{_technique(c)}, {privacy}{clip}, seed {c['seed']}"
+
+
+def _technique(c: dict) -> str:
+    """", PATE" etc. for a technique other than plain DP-SGD (plain runs are named as before)."""
+    from .choices import DP_SGD, technique_label
+
+    label = technique_label(c)
+    return "" if label == DP_SGD or c["mode"] == "non_private" else f", {label}"
 
 
 def label(record: dict) -> str:
@@ -47,17 +55,23 @@ def label(record: dict) -> str:
     else:
         eps = f"ε={p['epsilon_reported']:.2f}"
     clip = f", C={c['clip_norm']:g}" if c.get("clip_norm") else ""
-    return f"{c['dataset']} {eps}{clip}, seed {c['seed']}"
+    return f"{c['dataset']}{_technique(c)} {eps}{clip}, seed {c['seed']}"
 
 
 _NAMES = {"epochs": "epochs", "batch_size": "batch", "learning_rate": "lr", "delta": "δ", "model": "model",
           "canaries": "canaries", "reference_models": "reference models", "momentum": "momentum",
-          "accountant": "accountant"}
+          "accountant": "accountant", "technique": "technique", "pretrain": "pre-training", "clipping": "clipping",
+          "teachers": "teachers", "queries": "queries"}
 
 
 def differences(asked: RunConfig, shown: dict) -> list[str]:
-    """The settings other than ε / σ, C and seed in which a shown run differs from the asked one."""
+    """The settings other than ε / σ, C and seed in which a shown run differs from the asked one (a field
+    a record predates counts as its default)."""
+    from dataclasses import fields
+
     want = asked.to_dict()
+    declared = {f.name: f.default for f in fields(RunConfig)}
+    shown = {**{f: declared[f] for f in _NAMES if f in declared}, **shown}
     return [f"{name} {shown[f]:g} instead of {want[f]:g}" if isinstance(want[f], (int, float))
             and isinstance(shown.get(f), (int, float)) else f"{name} {shown.get(f)} instead of {want[f]}"
             for f, name in _NAMES.items() if f in want and shown.get(f) != want[f]]

@@ -18,6 +18,13 @@ DATASETS = ("mnist-5k", "mnist", "adult", "breast-cancer", "csv")
 MODEL_NAMES = ("logreg", "mlp", "cnn", "scatternet")
 ACCOUNTANT_NAMES = ("rdp", "prv", "pld")
 CLIPPING = ("flat", "adaptive")
+# How the released model is made private (docs/techniques.md): DP-SGD (Opacus; optionally after public
+# pre-training, `pretrain`) or PATE (Papernot et al. 2017, 2018: teachers on disjoint parts of the
+# private data, a student on public unlabeled data labelled by the GNMax aggregate of their votes).
+TECHNIQUES = ("dp-sgd", "pate")
+# Public pre-training sources: "digits" (scikit-learn's 8×8 digits resized to 28×28, for images) and
+# "public-csv:<fingerprint>" (a table the user declares public, with the private table's columns)
+PRETRAIN_SOURCES = ("digits", "public-csv")
 DEFAULT_TARGET_QUANTILE = 0.5  # adaptive clipping aims at the median per-sample gradient norm
 
 # How Opacus forms per-sample gradients (its `grad_sample_mode`). Opacus also has "ew" (ExpandedWeights),
@@ -35,8 +42,8 @@ GRAD_SAMPLE_DEFAULTS: dict[str, tuple[str, str]] = {
 # The DP recipe (plain SGD: clipped, noisy gradients want a large step) and the non-private baseline's
 # own recipe under "baseline" (SGD with momentum, trained to convergence, as a fair baseline must be).
 # Canary counts (issue 14, docs/privacy-evidence.md): 500 noise images let the non-private mnist-5k
-# baseline's one-run audit bound reach 3.3-3.5 (ceiling 3.8) at no accuracy cost; tables get one
-# least-variance canary per orthogonal direction their features leave free (Adult 107, breast-cancer 29).
+# baseline's one-run audit bound reach 3.3-3.5 (ceiling 3.8) at no accuracy cost; tables get
+# least-variance canaries, each along its own direction of least variance (Adult 60, breast-cancer 20).
 DATASET_DEFAULTS: dict[str, dict] = {
     "mnist-5k": dict(model="cnn", epochs=15, batch_size=256, learning_rate=2.0, clip_norm=0.5, momentum=0.0,
                      canaries=500, baseline=dict(learning_rate=0.05, momentum=0.9, epochs=30)),
@@ -53,12 +60,29 @@ DATASET_DEFAULTS: dict[str, dict] = {
                 canaries=0, baseline=dict(learning_rate=0.1, momentum=0.0)),
 }
 
+# PATE's recipe per dataset (explorer/pate.py): the number of teachers, the public queries the student
+# gets labelled, and the non-private recipe both the teachers and the student train with (batch capped
+# at half their rows). mnist-5k and adult: chosen on a validation split at ε = 1 by bench/techniques.py
+# (docs/tuning.json; their grids take each ε's own Q); the others are untuned, middle-of-the-road values.
+PATE_DEFAULTS: dict[str, dict] = {
+    "mnist-5k": dict(teachers=200, queries=50, model="cnn", epochs=20, batch_size=32, learning_rate=0.05,
+                     momentum=0.9),
+    "mnist": dict(teachers=250, queries=2000, model="cnn", epochs=20, batch_size=64, learning_rate=0.05,
+                  momentum=0.9),
+    "adult": dict(teachers=250, queries=100, model="logreg", epochs=20, batch_size=32, learning_rate=0.5,
+                  momentum=0.0),
+    "breast-cancer": dict(teachers=10, queries=50, model="logreg", epochs=40, batch_size=8, learning_rate=0.1,
+                          momentum=0.0),
+    "csv": dict(teachers=20, queries=200, model="mlp", epochs=20, batch_size=32, learning_rate=0.5, momentum=0.0),
+}
+
 # (low, high, low inclusive?) for every numeric field a user may set
 RANGES = {
     "target_epsilon": (0.0, 100.0, False), "noise_multiplier": (0.0, 200.0, False),
     "clip_norm": (0.0, 100.0, False), "delta": (0.0, 0.1, False), "epochs": (1, 500, True),
     "batch_size": (1, 1_000_000, True), "learning_rate": (0.0, 100.0, False), "momentum": (0.0, 0.99, True), "seed": (0, 2**31 - 1, True),
     "canaries": (0, 100_000, True), "reference_models": (0, 64, True),
+    "teachers": (2, 100_000, True), "queries": (1, 1_000_000, True),
 }
 
 
@@ -87,16 +111,31 @@ class RunConfig:
     clipping: str = "flat"  # "adaptive": the clip norm follows a quantile of the gradient norms (Andrew et al. 2021)
     target_quantile: float | None = None  # adaptive clipping's target fraction of unclipped examples
     grad_sample_mode: str | None = None  # None: the model's measured default (GRAD_SAMPLE_DEFAULTS)
+    technique: str = "dp-sgd"  # or "pate" (TECHNIQUES)
+    pretrain: str | None = None  # public pre-training source (PRETRAIN_SOURCES); None: from scratch
+    teachers: int | None = None  # PATE: teachers, each on its own part of the private data
+    queries: int | None = None  # PATE: public records the student gets labelled (the answered queries)
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ExplorerError(f"dataset must be one of {', '.join(DATASETS)}; got {self.dataset!r}")
         if self.mode not in MODES:
             raise ExplorerError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+        if self.technique not in TECHNIQUES:
+            raise ExplorerError(f"technique must be one of {', '.join(TECHNIQUES)}; got {self.technique!r}")
+        if self.mode == "non_private":  # the baseline is one recipe, whatever technique it is compared with
+            object.__setattr__(self, "technique", "dp-sgd")
+            object.__setattr__(self, "teachers", None)
+            object.__setattr__(self, "queries", None)
         defaults = dict(DATASET_DEFAULTS[self.dataset])
         baseline = defaults.pop("baseline")
         if self.mode == "non_private":
             defaults.update(baseline)
+        if self.technique == "pate":
+            self._check_pate()
+            defaults.update(PATE_DEFAULTS[self.dataset])
+        elif self.teachers is not None or self.queries is not None:
+            raise ExplorerError("teachers and queries are PATE's settings: add --technique pate (or leave them out)")
         for k, v in defaults.items():
             if getattr(self, k) is None:
                 object.__setattr__(self, k, v)
@@ -105,6 +144,8 @@ class RunConfig:
             object.__setattr__(self, "target_epsilon", None)
         if self.mode != "noise":
             object.__setattr__(self, "noise_multiplier", None)
+        if self.technique == "pate":
+            object.__setattr__(self, "clip_norm", None)  # PATE clips nothing: its votes are bounded by design
         if self.mode == "non_private":
             object.__setattr__(self, "clip_norm", None)  # nothing is clipped
             object.__setattr__(self, "clipping", "flat")
@@ -138,7 +179,8 @@ class RunConfig:
         if self.model in ("cnn", "scatternet") and self.dataset not in ("mnist", "mnist-5k"):
             raise ExplorerError(f"model {self.model!r} is for image datasets (mnist, mnist-5k); "
                                 "use logreg or mlp")
-        if self.private:
+        self._check_pretrain()
+        if self.private and self.technique == "dp-sgd":
             self._resolve_grad_sample_mode()
         if self.accountant not in ACCOUNTANT_NAMES:
             raise ExplorerError(f"accountant must be one of {', '.join(ACCOUNTANT_NAMES)}; "
@@ -156,6 +198,38 @@ class RunConfig:
             object.__setattr__(self, name, int(v) if integer else float(v))
         if self.dataset == "csv" and not self.csv_sha256:
             raise ExplorerError("a csv run needs csv_sha256, the fingerprint of its table")
+
+    def _check_pate(self):
+        if self.mode != "epsilon":
+            raise ExplorerError("PATE is driven by a target ε (--epsilon): its GNMax noise is calibrated for the "
+                                "answered queries; --noise-multiplier drives DP-SGD only")
+        if self.clipping != "flat":
+            raise ExplorerError("adaptive clipping is a DP-SGD option; PATE clips nothing (use --clipping flat)")
+        if self.pretrain is not None:
+            raise ExplorerError("public pre-training is offered for DP-SGD; PATE's student already learns from "
+                                "public data (leave --pretrain out)")
+        if self.grad_sample_mode is not None:
+            raise ExplorerError("grad_sample_mode is a DP-SGD setting; PATE trains without per-sample gradients")
+
+    def _check_pretrain(self):
+        source = self.pretrain
+        if source is None:
+            return
+        if not isinstance(source, str):
+            raise ExplorerError(f"pretrain must be a source name; got {source!r}")
+        kind, _, fingerprint = source.partition(":")
+        if kind not in PRETRAIN_SOURCES or (kind == "digits" and fingerprint) or (kind == "public-csv" and not fingerprint):
+            raise ExplorerError(f"unknown pretrain source {source!r}: use digits (scikit-learn's public 8×8 digits, for "
+                                "images) or public-csv with --public-csv FILE (a public table with your table's columns)")
+        image = self.dataset in ("mnist", "mnist-5k")
+        if kind == "digits" and not image:
+            raise ExplorerError(f"pretrain source digits is for the image datasets (mnist, mnist-5k), not {self.dataset}; "
+                                "for a table pre-train on a public CSV (--pretrain public-csv --public-csv FILE)")
+        if kind == "digits" and self.model == "scatternet":
+            raise ExplorerError("pre-training on digits is offered for the cnn, mlp and logreg models on raw pixels, "
+                                "not for the linear head on ScatterNet features (use --model cnn)")
+        if kind == "public-csv" and image:
+            raise ExplorerError(f"{self.dataset} holds images: pre-train it on digits (--pretrain digits), not on a CSV")
 
     def _resolve_grad_sample_mode(self):
         mode = self.grad_sample_mode

@@ -33,11 +33,17 @@ def membership_split(config: RunConfig, ds, canaries):
     return mia.split(ds.n_train, len(ds.y_pop), _reserved(canaries), config.seed)
 
 
-def reference_models(config: RunConfig, ds, canaries, cancel=None, device: str = "cpu"):
+def reference_models(config: RunConfig, ds, canaries, cancel=None, device: str = "cpu", fit=None):
     """RMIA's reference models (`attacks.mia.References`): the target's recipe, each on a random half of
-    the reference pool, which holds no evaluated record and no z record."""
+    the reference pool, which holds no evaluated record and no z record. `fit(config, x, y) -> model`
+    trains one by a technique's own recipe (pipeline: public pre-training, PATE); plain DP-SGD when None."""
     from .attacks.mia import References
-    from .train import train
+
+    if fit is None:
+        from .train import train
+
+        def fit(c, x, y):
+            return train(c, x, y, ds.num_classes, cancel=cancel, verify_sigma=False, device=device).model
 
     sp = membership_split(config, ds, canaries)
     pool_x = np.concatenate([ds.x_train[sp.ref_train_index], ds.x_pop[sp.ref_pop_index]])
@@ -47,10 +53,34 @@ def reference_models(config: RunConfig, ds, canaries, cancel=None, device: str =
     for k in range(config.reference_models):
         half = rng.permutation(len(pool_y))[: len(pool_y) // 2]
         trained_on[k, half] = True
-        ref_config = config.replace(seed=config.seed * 1000 + k + 1)
-        models.append(train(ref_config, pool_x[half], pool_y[half], ds.num_classes,
-                            cancel=cancel, verify_sigma=False, device=device).model)
+        models.append(fit(config.replace(seed=config.seed * 1000 + k + 1), pool_x[half], pool_y[half]))
     return References(models, pool_x, pool_y, sp.ref_train_index, sp.ref_pop_index, trained_on)
+
+
+def warm_up(config: RunConfig, n_train: int) -> None:
+    """What the stage after training would otherwise begin with, done ahead where a core is idle
+    (pipeline.run queues it behind the reference models, while the target still trains): load the
+    attack libraries — jax-privacy for the audit bounds, scikit-learn for the ROC curves, 1.5–2.5 s of
+    imports on the 2-core machine — and compute the accounting of the record's privacy block (σ as
+    train() calibrates it; ε by the accountants Opacus does not follow; ε per epoch). accounting
+    memoises those calls, so the privacy block gets the very same values back. Changes no result."""
+    if config.attacks:
+        import sklearn.metrics  # noqa: F401  (attacks.metrics' ROC)
+        if config.canaries:
+            from jax_privacy import auditing  # noqa: F401  (attacks.audit's bounds)
+    if not config.private or config.technique != "dp-sgd":
+        return
+    from . import accounting
+    from .train import accountant_name
+
+    q, steps = plan(config, n_train)
+    sigma = (config.noise_multiplier if config.mode == "noise" else
+             accounting.noise_for_epsilon(config.target_epsilon, config.delta, q, steps, config.accountant,
+                                          verify=True))
+    for name in accounting.ACCOUNTANTS:
+        if name != accountant_name(config):  # that one's ε comes from the accountant Opacus kept
+            accounting.epsilon(sigma, q, steps, config.delta, name)
+    accounting.epsilon_by_epoch(sigma, q, steps // config.epochs, config.epochs, config.delta)
 
 
 def guarantee(config: RunConfig, ds, canaries) -> float | None:

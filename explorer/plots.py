@@ -49,11 +49,26 @@ def by_clip(record: dict) -> str:
     return f"C={c['clip_norm']:g}" + (" (driven by σ)" if c["mode"] == "noise" else "")
 
 
+def by_technique(record: dict) -> str:
+    """The frontier's series: plain DP-SGD runs by clip norm (by_clip), every other technique its own
+    series (pre-trained runs by clip norm too; adaptive clipping starts from the clip norm it adapts)."""
+    from .choices import ADAPTIVE, DP_SGD, PRETRAINED, technique_label
+
+    label = technique_label(record["config"])
+    if label == DP_SGD:
+        return by_clip(record)
+    if label == ADAPTIVE:
+        return "adaptive clipping" + (" (driven by σ)" if record["config"]["mode"] == "noise" else "")
+    if label == PRETRAINED:
+        return f"pre-trained on digits, {by_clip(record)}"
+    return label
+
+
 def frontier(records: list[dict], shown: dict | None = None, asked_epsilon: float | None = None,
              exact: bool = True, title: str = "Accuracy vs ε",
-             series_of: Callable[[dict], str] = by_clip) -> go.Figure:
-    """Test accuracy against reported ε. Each series (by default: clip norm; `series_of` may group by
-    technique instead) joins its configurations; a point is the mean over seeds with the min–max spread
+             series_of: Callable[[dict], str] = by_technique) -> go.Figure:
+    """Test accuracy against reported ε. Each series (by default: each technique, plain DP-SGD by clip
+    norm; `series_of` may group otherwise) joins its configurations; a point is the mean over seeds with the min–max spread
     as an error bar. The non-private accuracy is a dashed line, the shown run a star, and when the shown
     run stands in for an uncached one the asked ε is a dotted vertical line of its own."""
     fig = _figure(title, "ε spent (log scale)", "test accuracy", x_log=True)
@@ -118,18 +133,32 @@ def budget(record: dict) -> go.Figure:
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)
         return fig
-    epochs = [e["epoch"] for e in p["epsilon_by_epoch"]]
+    if p.get("epsilon_by_query"):  # PATE spends its budget per answered query, not per epoch
+        return _budget_by_query(record)
+    rows = p["epsilon_by_epoch"]
+    return _spent(fig, [e["epoch"] for e in rows], rows, "after epoch %{x}", c.get("target_epsilon"))
+
+
+def _spent(fig: go.Figure, xs: list, rows: list[dict], after: str, target: float | None) -> go.Figure:
+    """ε by each accountant along `xs` (told apart by dash and marker), and the target as a line."""
     for name, s in ACCOUNTANT_STYLE.items():
-        fig.add_trace(go.Scatter(x=epochs, y=[e[name.lower()] for e in p["epsilon_by_epoch"]], name=name,
-                                 mode="lines+markers", line=dict(color=s["color"], dash=s["dash"], width=s["width"]),
+        fig.add_trace(go.Scatter(x=xs, y=[r[name.lower()] for r in rows], name=name, mode="lines+markers",
+                                 line=dict(color=s["color"], dash=s["dash"], width=s["width"]),
                                  marker=dict(symbol=s["symbol"], size=7 if name == "PRV" else 6, color=s["color"]),
-                                 hovertemplate=f"{name}: ε %{{y:.3f}} after epoch %{{x}}<extra></extra>"))
-    if c.get("target_epsilon"):
-        t = c["target_epsilon"]
-        fig.add_trace(go.Scatter(x=[min(epochs), max(epochs)], y=[t, t], mode="lines", name=f"target ε = {t:g}",
+                                 hovertemplate=f"{name}: ε %{{y:.3f}} {after}<extra></extra>"))
+    if target:
+        fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[target, target], mode="lines", name=f"target ε = {target:g}",
                                  line=dict(color=SHOWN, dash="dashdot", width=1.5),
-                                 hovertemplate=f"target ε = {t:g}<extra></extra>"))
+                                 hovertemplate=f"target ε = {target:g}<extra></extra>"))
     return fig
+
+
+def _budget_by_query(record: dict) -> go.Figure:
+    """PATE: ε spent after each number of answered GNMax queries, by each accountant, and the target."""
+    p, c = record["privacy"], record["config"]
+    fig = _figure("Privacy budget spent (PATE: per answered query)", "queries answered", "ε")
+    rows = p["epsilon_by_query"]
+    return _spent(fig, [r["queries"] for r in rows], rows, "after %{x} queries", c.get("target_epsilon"))
 
 
 def _roc_figure(title: str) -> go.Figure:
@@ -306,4 +335,34 @@ def decision(decided: dict, points: list | None = None, title: str = "Accuracy v
     ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo_x <= t <= hi_x]
     fig.update_xaxes(range=[np.log10(lo_x), np.log10(hi_x)], tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     fig.update_yaxes(range=[y_lo, y_hi], tickformat=".0%")
+    return fig
+
+
+def reconstruction(studies: list[dict]) -> go.Figure:
+    """The reconstruction studies (attacks/reconstruction.py) side by side: each budget's success rate
+    with its 95 % interval, the ReRo bound DP puts on any such attack at that budget, and the blind
+    guess κ. Budgets are categories ("no privacy" first): the bound is a per-study figure, not a curve."""
+    fig = _figure("Reconstruction of a training record: success vs the DP bound", "privacy budget",
+                  "success rate")
+    names = ["no privacy" if s["epsilon"] is None else f"ε = {s['epsilon']:g}" for s in studies]
+    rates = [s["success_rate"] for s in studies]
+    fig.add_trace(go.Scatter(
+        x=names, y=rates, mode="markers", name="attack success (95 % interval)",
+        marker=dict(color=SERIES_COLOURS[0], size=11),
+        error_y=dict(type="data", symmetric=False, array=[s["interval"][1] - r for s, r in zip(studies, rates)],
+                     arrayminus=[r - s["interval"][0] for s, r in zip(studies, rates)], width=5, thickness=1.5),
+        customdata=[[s["successes"], s["targets"]] for s in studies],
+        hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} targets<extra></extra>"))
+    bounded = [(n, s["bound"]) for n, s in zip(names, studies) if s["bound"] is not None]
+    if bounded:
+        fig.add_trace(go.Scatter(x=[n for n, _ in bounded], y=[b for _, b in bounded], mode="markers+lines",
+                                 name="DP bound on any such attack (ReRo)",
+                                 marker=dict(symbol="line-ew-open", size=22, color=BOUND, line=dict(width=3)),
+                                 line=dict(color=BOUND, dash="dot", width=1),
+                                 hovertemplate="%{x}: no attack succeeds more than %{y:.1%}<extra></extra>"))
+    if studies:
+        kappa = studies[0]["kappa"]
+        fig.add_trace(go.Scatter(x=names, y=[kappa] * len(names), mode="lines", name=f"blind guess (κ = {kappa:g})",
+                                 line=dict(color=CHANCE, dash="dash", width=1.5), hoverinfo="skip"))
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     return fig

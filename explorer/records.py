@@ -69,7 +69,14 @@ def validate(record: dict) -> dict:
     if config.key != record["key"]:
         raise ExplorerError(f"record key {record['key']} does not match its config ({config.key})")
     p = record["privacy"]
-    if config.private:
+    if config.pretrain:
+        pre = p.get("pretrain")
+        if not isinstance(pre, dict) or pre.get("source") != config.pretrain or not pre.get("note"):
+            raise ExplorerError(f"a pre-trained record must say what it was pre-trained on (privacy.pretrain with "
+                                f"source {config.pretrain!r} and its note)")
+    if config.technique == "pate":
+        _validate_pate(config, p)
+    elif config.private:
         for f in ("noise_multiplier", "sample_rate", "steps", "delta", "epsilon", "epsilon_reported"):
             if p.get(f) is None:
                 raise ExplorerError(f"private record lacks privacy.{f}")
@@ -83,15 +90,44 @@ def validate(record: dict) -> dict:
         wrong = [f for f, v in expected.items() if engine[f] != v]
         if wrong:
             raise ExplorerError(f"privacy.engine disagrees with the config on {', '.join(wrong)}")
-        if set(p["epsilon"]) != set(ACCOUNTANTS) or not all(
-                isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in p["epsilon"].values()):
-            raise ExplorerError("privacy.epsilon must give a finite ε for rdp, prv and pld")
+        _check_epsilons(p)
     elif p.get("epsilon") is not None:
         raise ExplorerError("a non-private record must carry epsilon: null")
     acc = record["utility"].get("test_accuracy")
     if not isinstance(acc, (int, float)) or not 0 <= acc <= 1:
         raise ExplorerError("utility.test_accuracy must be a number in [0, 1]")
     return record
+
+
+def _check_epsilons(p: dict) -> None:
+    if set(p["epsilon"]) != set(ACCOUNTANTS) or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in p["epsilon"].values()):
+        raise ExplorerError("privacy.epsilon must give a finite ε for rdp, prv and pld")
+
+
+PATE_FIELDS = ("teachers", "queries", "answered", "aggregator", "vote_sensitivity_l2", "analysis")
+
+
+def _validate_pate(config: RunConfig, p: dict) -> None:
+    """A PATE record (explorer/pate.py): ε of the answered GNMax queries, no sampling, no Opacus engine."""
+    for f in ("noise_multiplier", "delta", "epsilon", "epsilon_reported", "pate", "engine"):
+        if p.get(f) is None:
+            raise ExplorerError(f"PATE record lacks privacy.{f}")
+    if p.get("poisson_sampling") is not False or p.get("sample_rate") is not None or p.get("steps") is not None:
+        raise ExplorerError("a PATE record answers queries and samples nothing: poisson_sampling must be false, "
+                            "sample_rate and steps null")
+    pate = p["pate"]
+    if not isinstance(pate, dict) or any(f not in pate for f in PATE_FIELDS):
+        raise ExplorerError(f"PATE record lacks privacy.pate ({', '.join(PATE_FIELDS)})")
+    if (pate["teachers"], pate["queries"], pate["answered"]) != (config.teachers, config.queries, config.queries):
+        raise ExplorerError("privacy.pate disagrees with the config on teachers or queries")
+    if pate["aggregator"] != "GNMax" or not math.isclose(pate["vote_sensitivity_l2"], math.sqrt(2)):
+        raise ExplorerError("privacy.pate must be GNMax with vote sensitivity √2")
+    engine = p["engine"]
+    if not isinstance(engine, dict) or engine.get("library") != "explorer.pate" or engine.get("noise_rng") != (
+            "seeded" if config.reproducible else "os-entropy"):
+        raise ExplorerError("privacy.engine of a PATE record must be explorer.pate with the config's noise source")
+    _check_epsilons(p)
 
 
 def read_record(path: str | os.PathLike) -> dict:
@@ -177,5 +213,8 @@ def _distance(want: RunConfig, have: RunConfig, record: dict) -> float:
     for f in ("epochs", "batch_size", "learning_rate", "delta"):
         d += _log_gap(getattr(want, f), getattr(have, f))
     d += 0.5 * (want.model != have.model) + 0.01 * (want.seed != have.seed)
+    # another technique answers only when none of the asked one is stored (and the banner names it)
+    d += 10.0 * ((want.technique, want.pretrain, want.clipping) != (have.technique, have.pretrain, have.clipping))
+    d += _log_gap(want.teachers, have.teachers) + _log_gap(want.queries, have.queries)
     d += 0.1 * ((want.canaries > 0) != (have.canaries > 0)) + 0.1 * (want.reference_models != have.reference_models)
     return d

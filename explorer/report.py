@@ -58,9 +58,27 @@ def command(config: dict) -> str:
         parts.append("--no-attacks")
     if c.get("reproducible"):
         parts.append("--reproducible")
+    parts += _technique_flags(c)
     if c["dataset"] == "csv":
         parts.append("--csv YOUR.csv --target COLUMN")
     return " ".join(parts)
+
+
+def _technique_flags(c: dict) -> list[str]:
+    """The flags that make a run use its technique (nothing for plain DP-SGD with the model's defaults)."""
+    from .config import GRAD_SAMPLE_DEFAULTS
+
+    out = []
+    if c.get("technique", "dp-sgd") != "dp-sgd":
+        out += [f"--technique {c['technique']}", f"--teachers {c['teachers']}", f"--queries {c['queries']}"]
+    if c.get("pretrain"):
+        out.append("--pretrain digits" if c["pretrain"] == "digits" else "--pretrain public-csv --public-csv PUBLIC.csv")
+    if c.get("clipping") == "adaptive":
+        out += ["--clipping adaptive", f"--target-quantile {c['target_quantile']:g}"]
+    gsm = c.get("grad_sample_mode")
+    if gsm and c.get("model") in GRAD_SAMPLE_DEFAULTS and gsm != GRAD_SAMPLE_DEFAULTS[c["model"]][c.get("clipping") == "adaptive"]:
+        out.append(f"--grad-sample-mode {gsm}")
+    return out
 
 
 def reproduce_command(record: dict) -> str:
@@ -145,6 +163,18 @@ def _unit(kind: str | None) -> dict:
                           "larger δ), so deduplicate per person or use a per-person unit if people repeat."}
 
 
+def _protected_pate(pate: dict) -> dict:
+    return {"final_model": True, "intermediate_models": True, "teachers": False,
+            "text": f"The student — the released model — and every intermediate student: they are trained on public "
+                    f"records labelled by {pate.get('answered', 'the')} noisy GNMax answers, a post-processing of "
+                    "those answers, which ε covers. The teachers are NOT protected: trained without privacy on the "
+                    "private data, they must never be released.",
+            "outputs_not_covered": "Figures computed from the training rows or the teachers — the training accuracy, "
+                                   "the teachers' accuracy and agreement, the label accuracy, the attacks' scores, "
+                                   "the canary audit — are not covered by ε: they are for the assessment, not for "
+                                   "publication."}
+
+
 def _protected(private: bool, steps) -> dict:
     if not private:
         return {"final_model": False, "intermediate_models": False,
@@ -177,6 +207,10 @@ def _engine(privacy: dict, environment: dict, config: dict) -> dict:
         opacus, torch = environment.get("opacus", NOT_RECORDED), environment.get("torch", NOT_RECORDED)
         out["note"] = f"this record has no engine block; its software list names opacus {opacus}"
         out["text"] = f"not recorded in this record (software installed: opacus {opacus}, torch {torch})"
+        return out
+    if e.get("library") == "explorer.pate":
+        out["text"] = (f"explorer.pate {out['version']}: the GNMax aggregate of the teachers' votes labels the public "
+                       f"records; {e.get('training', 'teachers and student trained without privacy')}")
         return out
     out["text"] = (f"{out['library']} {out['version']}, grad_sample_mode {out['grad_sample_mode']}, "
                    f"{out['clipping']} clipping"
@@ -293,6 +327,14 @@ def run_facts(record: dict, baseline: dict | None = None, decision: dict | None 
                               "used": ("poisson" if p.get("poisson_sampling") else "shuffled batches"),
                               "sample_rate": p.get("sample_rate"), "expected_batch_size": c.get("batch_size"),
                               "steps": p.get("steps"), "epochs": c.get("epochs")}}
+    pate = p.get("pate") if c.get("technique") == "pate" else None
+    if pate:
+        guarantee["sampling"] = {"assumed_by_accountant": None, "used": "none: PATE answers queries, it samples nothing",
+                                 "sample_rate": None, "expected_batch_size": None, "steps": None,
+                                 "epochs": c.get("epochs")}
+        guarantee["pate"] = {k: pate.get(k) for k in ("teachers", "queries", "answered", "aggregator",
+                                                      "vote_sensitivity_l2", "gaussian_noise_multiplier", "analysis",
+                                                      "events", "accountants", "assignment")}
     if private:
         guarantee.update({"epsilon": dict(p["epsilon"]), "epsilon_reported": p["epsilon_reported"],
                           "target_epsilon": c.get("target_epsilon"), "noise_multiplier": p["noise_multiplier"],
@@ -310,19 +352,34 @@ def run_facts(record: dict, baseline: dict | None = None, decision: dict | None 
         b = baseline["utility"]["test_accuracy"]
         utility.update({"baseline_test_accuracy": b, "baseline_key": baseline["key"],
                         "difference_points": round(100 * (u["test_accuracy"] - b), 2)})
+    from .choices import ASSUMES, technique_label
+
+    technique = technique_label(c)
+    not_covered = _not_covered(d.get("kind"), "the recipe (model, learning rate, clip norm, batch size, epochs) "
+                                              "was chosen before this run, on a validation split of the "
+                                              "training data, never on the test split.")
+    if p.get("pretrain"):
+        pre = p["pretrain"]
+        not_covered.append({"id": "public_pretraining",
+                            "text": f"{pre['note']}: {pre.get('description') or pre['source']} ({pre.get('rows')} rows). "
+                                    "If that data is not in fact public, ε understates the risk to the people in it."})
+    if pate:
+        not_covered += [{"id": "public_unlabeled_data",
+                         "text": f"PATE's public data: {pate.get('public_data', NOT_RECORDED)}. The guarantee assumes "
+                                 "these records are public; if they are not, ε does not protect them."},
+                        {"id": "teachers", "text": f"PATE's teachers: {pate.get('teachers_note', NOT_RECORDED)}."}]
     return {
         "subject": {"kind": "run", "key": record["key"], "dataset": c["dataset"], "model": c["model"],
-                    "mode": c["mode"], "seed": c["seed"], "created": record.get("created")},
+                    "mode": c["mode"], "seed": c["seed"], "created": record.get("created"),
+                    "technique": technique, "assumes": ASSUMES[technique] if private else None},
         "data": {"dataset": c["dataset"], "kind": d.get("kind"), "n_train": n, "n_test": d.get("n_test"),
                  "n_population": d.get("n_population"), "num_classes": d.get("num_classes")},
         "privacy_unit": {**_unit(d.get("kind")), "recorded": p.get("unit", NOT_RECORDED)},
         "guarantee": guarantee,
-        "protected": _protected(private, p.get("steps")),
+        "protected": _protected_pate(pate) if pate and private else _protected(private, p.get("steps")),
         "engine": engine,
         "noise": _noise(private, _reproducible(record), engine),
-        "not_covered": _not_covered(d.get("kind"), "the recipe (model, learning rate, clip norm, batch size, epochs) "
-                                                   "was chosen before this run, on a validation split of the "
-                                                   "training data, never on the test split."),
+        "not_covered": not_covered,
         "utility": utility,
         "evidence": evidence,
         "decision": _decision(decision),
@@ -344,7 +401,19 @@ def _guarantee_rows(g: dict) -> list[tuple[str, str]]:
     rows.append(("δ·n", f"{_num(g['delta_times_n'], '.3g')} for n = {pol['n']} training examples "
                         f"(default δ here: {_num(pol['default_delta'], 'g')} = {pol.get('default_rule', '1/(10·n)')})"))
     rows += [("δ warning", w) for w in pol["warnings"]]
-    if g["private"]:
+    if g["private"] and g.get("pate"):
+        pt = g["pate"]
+        rows += [("mechanism", f"PATE: {pt['answered']} public queries answered by GNMax — the argmax of the "
+                               f"{pt['teachers']} teachers' vote counts plus Gaussian noise σ = "
+                               f"{_num(g['noise_multiplier'], '.4g')} — one record moving one vote (L2 sensitivity √2)"),
+                 ("analysis", f"{pt['analysis']}; composed by dp-accounting as {pt['events']}"),
+                 ("sampling", "none: PATE samples no batches (the accountant composes the answered queries)"),
+                 ("GDP μ (exact for Gaussian answers)", _num(g.get("gdp_mu"))),
+                 ("best balanced accuracy any attacker can reach",
+                  f"{accounting.max_balanced_accuracy(g['epsilon_reported'], g['delta']):.3f}"),
+                 ("attacker belief from a 1 % prior, at most",
+                  f"{accounting.posterior(0.01, g['epsilon_reported'], g['delta']):.2%}")]
+    elif g["private"]:
         rows += [("sampling", f"Poisson subsampling assumed by the accountant; used in training: {s['used']} "
                               f"(each example in each batch independently, rate q = {_num(s['sample_rate'], '.5f')})"),
                  ("noise multiplier σ", _num(g["noise_multiplier"], ".4f")), ("clip norm C", _num(g["clip_norm"], "g")),
@@ -434,6 +503,8 @@ def sections(record: dict, baseline: dict | None = None, decision: dict | None =
     common = _common_rows(f)
     subject = [("run", f"{s['dataset']}, {s['mode'].replace('_', '-')}, model {s['model']}, seed {s['seed']}"),
                ("dataset", f"{dd['dataset']} ({dd['n_train']} training examples)"), ("record key", s["key"])]
+    if s.get("assumes"):
+        subject += [("technique", s["technique"]), ("what the technique assumes", s["assumes"])]
     utility = [("test accuracy", _num(u["test_accuracy"], ".4f")), ("train accuracy", _num(u["train_accuracy"], ".4f"))]
     if u["baseline_test_accuracy"] is not None:
         b = u["baseline_test_accuracy"]

@@ -129,9 +129,10 @@ def _train_split(ds):
 
 
 def tune(prepared: PreparedTable, recipe: dict, epsilon: float, delta: float, clock: _Clock | None = None,
-         cancel=None) -> dict:
+         cancel=None, public=None) -> dict:
     """Model and learning rate for the DP runs (at `epsilon`) and for the non-private baseline, chosen by
-    accuracy on a validation split of the training rows; the test rows are never looked at."""
+    accuracy on a validation split of the training rows; the test rows are never looked at. `public`:
+    (x, y, info) of a public table (pretrain.public_table): the DP trials start from its weights."""
     from .train import train
 
     ds = prepared.dataset
@@ -141,12 +142,12 @@ def tune(prepared: PreparedTable, recipe: dict, epsilon: float, delta: float, cl
                   epochs=recipe["epochs"], attacks=False)
     grid = ([("dp", m, lr) for m in MODELS for lr in DP_LEARNING_RATES]
             + [("baseline", m, lr) for m in MODELS for lr in BASELINE_LEARNING_RATES])
-    trials, steps = [], recipe["epochs"] * math.ceil(len(fit) / recipe["batch_size"])
+    trials, steps, starts = [], recipe["epochs"] * math.ceil(len(fit) / recipe["batch_size"]), {}
     for i, (kind, model, lr) in enumerate(grid):
         if is_cancelled(cancel):
             raise RunCancelled()
         cfg = (RunConfig(mode="epsilon", target_epsilon=epsilon, model=model, learning_rate=lr, clip_norm=CLIP_NORM,
-                         momentum=0.0, **common) if kind == "dp" else
+                         momentum=0.0, pretrain=public and public[2]["source"], **common) if kind == "dp" else
                RunConfig(mode="non_private", model=model, learning_rate=lr, momentum=BASELINE_MOMENTUM, **common))
         label = f"tuning {i + 1}/{len(grid)}: {'DP' if kind == 'dp' else 'non-private'} {model}, lr {lr:g}"
 
@@ -160,7 +161,7 @@ def tune(prepared: PreparedTable, recipe: dict, epsilon: float, delta: float, cl
         t = time.perf_counter()
         # σ from the fast accountant twin (≤ 0.2 % from the library's): a tuning model is never released
         result = train(cfg, xf, yf, ds.num_classes, xv, yv, progress=on_progress if clock else None, cancel=cancel,
-                       verify_sigma=False)
+                       verify_sigma=False, init_state=_public_start(cfg, ds, public, starts))
         trials.append({"kind": kind, "model": model, "learning_rate": lr, "validation_accuracy":
                        round(float(result.test_accuracy), 4), "seconds": round(time.perf_counter() - t, 2)})
         if clock:
@@ -178,13 +179,26 @@ def tune(prepared: PreparedTable, recipe: dict, epsilon: float, delta: float, cl
             "trials": trials, "chosen": chosen}
 
 
+def _public_start(cfg: RunConfig, ds, public, starts: dict):
+    """The public table's pre-trained weights for a DP trial's model (one pre-training per model)."""
+    if public is None or not cfg.private:
+        return None
+    from .pretrain import initial_state
+
+    if cfg.model not in starts:
+        starts[cfg.model] = initial_state(cfg, ds, public)[0]
+    return starts[cfg.model]
+
+
 def run_study(table: Table | PreparedTable, spec: TableSpec | None = None, epsilons=DEFAULT_EPSILONS,
               seeds=DEFAULT_SEEDS, delta: float | None = None, reference_models: int = 2, progress=None,
-              cancel=None) -> dict:
+              cancel=None, public=None) -> dict:
     """Every budget in `epsilons` and the non-private baseline, each with `seeds` seeds, through
     `pipeline.run` with the canary audit and RMIA. `progress` receives {"stage": "study", "phase",
     "label", "fraction", "elapsed_s", "eta_s", ...}; `cancel` (an Event or callable) stops it with
-    RunCancelled. Returns the study dict (aggregates only); nothing is written."""
+    RunCancelled. `public`: a public table (CSV path, bytes or file) with the same columns, which the user
+    declares public: every DP run is pre-trained on it first (explorer/pretrain.py; no ε spent, disclosed).
+    Returns the study dict (aggregates only); nothing is written."""
     from . import pipeline
 
     start = time.perf_counter()
@@ -201,6 +215,13 @@ def run_study(table: Table | PreparedTable, spec: TableSpec | None = None, epsil
             raise ExplorerError("choose the target column (spec) for the study")
         prepared = prepare(table, spec, row_limit=MAX_STUDY_ROWS)
     ds, n = prepared.dataset, prepared.dataset.n_train
+    pub = None
+    if public is not None:
+        from .pretrain import public_table
+        from .tables import read_bytes
+
+        public = read_bytes(public)  # once: the runs read the same bytes again
+        pub = public_table(public, ds, prepared.spec.target)
     delta, delta_rule, warnings = delta_policy(n, delta)
     if len(seed_list) < 2:
         warnings.append("one seed: the spread between trainings is not measured, so the decision cannot allow for it")
@@ -217,7 +238,7 @@ def run_study(table: Table | PreparedTable, spec: TableSpec | None = None, epsil
     clock = _Clock(tune_units + run_units * len(plan), progress)
     reference_eps = float(np.median(eps_list)) if len(eps_list) % 2 else eps_list[len(eps_list) // 2 - 1]
     t = time.perf_counter()
-    tuned = tune(prepared, recipe, reference_eps, delta, clock, cancel)
+    tuned = tune(prepared, recipe, reference_eps, delta, clock, cancel, pub)
     tuned["note"] = (f"the DP recipe was tuned once, at ε = {reference_eps:g} (the middle studied budget), and serves "
                      "every budget; the non-private baseline was tuned on its own")
     tuning_s = time.perf_counter() - t
@@ -228,7 +249,8 @@ def run_study(table: Table | PreparedTable, spec: TableSpec | None = None, epsil
     for i, (eps, seed) in enumerate(plan):
         label = f"run {i + 1}/{len(plan)}: {'no privacy' if eps is None else f'ε = {eps:g}'}, seed {seed}"
         cfg = (RunConfig(mode="epsilon", target_epsilon=eps, model=dp["model"], learning_rate=dp["learning_rate"],
-                         clip_norm=CLIP_NORM, momentum=0.0, seed=seed, **common) if eps is not None else
+                         clip_norm=CLIP_NORM, momentum=0.0, seed=seed, pretrain=pub and pub[2]["source"], **common)
+               if eps is not None else
                RunConfig(mode="non_private", model=base["model"], learning_rate=base["learning_rate"],
                          momentum=BASELINE_MOMENTUM, seed=seed, **common))
 
@@ -243,7 +265,8 @@ def run_study(table: Table | PreparedTable, spec: TableSpec | None = None, epsil
                            epsilon=_eps, seed=_seed, detail=e.get("name"))
 
         clock.emit(phase="runs", label=label, run=i + 1, runs=len(plan), epsilon=eps, seed=seed)
-        record = pipeline.run(cfg, progress=on_progress, cancel=cancel, csv=prepared, target=prepared.spec.target)
+        record = pipeline.run(cfg, progress=on_progress, cancel=cancel, csv=prepared, target=prepared.spec.target,
+                              public_csv=public if cfg.pretrain else None)
         runs.append(_aggregate_only(record))
         clock.done += run_units
     points, notes = decision.points_from_records(runs)
@@ -255,11 +278,12 @@ def run_study(table: Table | PreparedTable, spec: TableSpec | None = None, epsil
                      "delta_times_n": round(delta * n, 6), "reference_models": k, "accountant": runs[0]["config"]["accountant"],
                      "recipe": {**recipe, "clip_norm": CLIP_NORM, "dp": dp, "baseline": {**base, "momentum":
                                                                                          BASELINE_MOMENTUM}},
-                     "tuning": tuned},
+                     "tuning": tuned,
+                     "public_table": pub and {k: pub[2][k] for k in ("source", "rows", "features_matched", "features")}},
         "summary": [p.to_dict() for p in points],
         "runs": runs,
         "warnings": warnings + notes,
-        "disclosures": disclosures(prepared.summary, tuned, delta, n, len(plan)),
+        "disclosures": disclosures(prepared.summary, tuned, delta, n, len(plan), pub and pub[2]),
         "timing": {"total_s": round(time.perf_counter() - start, 1), "tuning_s": round(tuning_s, 1),
                    "runs_s": round(sum(r["timing"]["total_s"] for r in runs), 1)},
     }
@@ -280,8 +304,9 @@ def _aggregate_only(record: dict) -> dict:
     return record
 
 
-def disclosures(table: dict, tuned: dict, delta: float, n: int, models: int) -> list[str]:
-    """What ε does not cover, and what the numbers do not show, in plain words."""
+def disclosures(table: dict, tuned: dict, delta: float, n: int, models: int, public: dict | None = None) -> list[str]:
+    """What ε does not cover, and what the numbers do not show, in plain words. `public`: the public
+    table's info (pretrain.public_table) when the DP runs were pre-trained on one."""
     out = [
         f"Hyper-parameters: the model and learning rate were chosen by {len(tuned.get('trials', []))} trainings on "
         "a validation split of the training rows (the test rows were never used). This choice is not covered by ε.",
@@ -296,6 +321,11 @@ def disclosures(table: dict, tuned: dict, delta: float, n: int, models: int) -> 
         "The canary audit and the membership attacks give empirical lower bounds on leakage, not guarantees: "
         "a low attack score does not show the model is private; only ε does.",
     ]
+    if public:
+        out.append(f"Public pre-training: every DP model first learned, without privacy, from a table the user declared "
+                   f"public ({public['source']}, {public['rows']:,} rows, {public['features_matched']} of "
+                   f"{public['features']} inputs matched). ε does not cover that table; if it is not public, ε "
+                   "understates the risk.")
     if table.get("subsampled"):
         s = table["subsampled"]
         out.append(f"The table was subsampled from {s['from']:,} to {s['to']:,} rows, with the user's agreement; "

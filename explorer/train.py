@@ -286,11 +286,15 @@ def make_private(config: RunConfig, model: nn.Module, optimizer: torch.optim.Opt
 def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_classes: int,
           x_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
           progress: Progress | None = None, cancel=None, verify_sigma: bool = True,
-          device: str = "auto", init_state: dict | None = None) -> TrainResult:
+          device: str = "auto", init_state: dict | None = None,
+          threads: Callable[[], int] | None = None) -> TrainResult:
     """Train one model by `config`'s recipe on (x_train, y_train); evaluate on the test set per epoch.
     `init_state`: initial weights (a state_dict) loaded after the model is built (public pre-training;
     steps and ε are unchanged). `verify_sigma=False` skips the library check of a calibrated σ
-    (reference models: an attacker's, no privacy claim)."""
+    (reference models: an attacker's, no privacy claim). `threads`: asked before every step, the torch
+    threads this training may use from then on (pipeline.run: one while the reference models train
+    beside it, all once they are done; the calling thread keeps the last count); torch's setting for
+    the calling thread when None."""
     start = time.perf_counter()
     dev = resolve_device(device)
     n = len(y_train)
@@ -332,6 +336,8 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
         for xb, yb in batches:
             if is_cancelled(cancel):
                 raise RunCancelled()
+            if threads is not None and threads() != torch.get_num_threads():
+                torch.set_num_threads(threads())  # OpenMP keeps the count per thread: this one's only
             step_optimizer.zero_grad()
             loss = criterion(forward(xb), yb)
             loss.backward()
@@ -350,8 +356,8 @@ def train(config: RunConfig, x_train: np.ndarray, y_train: np.ndarray, num_class
         watched = progress is not None or test is not None
         entry = {"epoch": epoch, "train_loss": loss_sum / seen if seen else None,
                  "test_accuracy": _accuracy_on(model, *test) if test is not None else None,
-                 "epsilon": (accounting.FAST_ACCOUNTANTS[config.accountant](
-                     sigma, sample_rate, epoch * steps_per_epoch, config.delta) if sigma and watched else None)}
+                 "epsilon": (accounting.epsilon_so_far(sigma, sample_rate, epoch * steps_per_epoch, config.delta,
+                                                       config.accountant) if sigma and watched else None)}
         if private is not None and config.clipping == "adaptive":
             entry["clip_norm"] = float(private.optimizer.max_grad_norm)
         history.append(entry)

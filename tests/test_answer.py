@@ -183,3 +183,37 @@ def test_preview_of_a_dataset_whose_files_are_absent(tmp_path, monkeypatch):
     assert other["n_source"] == "estimate" and abs(other["n_train"] - exact["n_train"]) <= 200
     with pytest.raises(Exception, match="EXPLORER_DATA_DIR"):
         preview.preview(RunConfig(dataset="adult", target_epsilon=1.0))
+
+
+# ------------------------------------------------------------------ techniques
+TECHNIQUE_GRIDS = {"mnist-5k-adaptive.json": choices.ADAPTIVE, "adult-adaptive.json": choices.ADAPTIVE,
+                   "mnist-5k-pretrain.json": choices.PRETRAINED, "mnist-5k-pate.json": choices.PATE,
+                   "adult-pate.json": choices.PATE}
+
+
+@pytest.mark.parametrize("name", sorted(TECHNIQUE_GRIDS))
+def test_each_technique_at_each_budget_of_its_grid_asks_a_shipped_configuration(name):
+    grid = load_grid(ROOT / "cached_runs" / "grids" / name)
+    keys = {c.key for c in expand(grid)}
+    for eps in grid["epsilon"]:
+        for seed in grid.get("seeds", [0]):
+            ch = choices.Choices(dataset=grid["dataset"], technique=TECHNIQUE_GRIDS[name], epsilon=float(eps), seed=seed)
+            config = choices.asked(ch)
+            assert choices.technique_label(config.to_dict()) == TECHNIQUE_GRIDS[name]
+            assert keys & set(answer.cache_keys(config)), (name, eps, seed, config.to_dict())
+
+
+def test_the_nearest_run_keeps_the_asked_technique(store, tmp_path):
+    pate = pipeline.run(RunConfig(technique="pate", target_epsilon=1.0, teachers=5, queries=30,
+                                  **{**TINY, "epochs": 5}))
+    both = Store(tmp_path)
+    for r in [*store.records(), pate]:
+        both.put(r)
+    asked = RunConfig(technique="pate", target_epsilon=4.0, teachers=5, queries=30, **{**TINY, "epochs": 5})
+    ans = answer.answer(asked, 4.0, both)
+    assert ans.stand_in and ans.record["key"] == pate["key"]  # PATE at ε 1, not DP-SGD at ε 4
+    assert "PATE" in answer.describe(asked) and "PATE" in answer.label(pate)
+    plain = answer.answer(RunConfig(target_epsilon=1.0, **{**TINY, "epochs": 3}), 1.0, both)
+    assert plain.record["config"]["technique"] == "dp-sgd"
+    shown_other = answer.Answer(asked, 4.0, store.records()[0], answer.STAND_IN)
+    assert "technique dp-sgd instead of pate" in shown_other.banner()

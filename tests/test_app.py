@@ -19,8 +19,11 @@ def _store(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-def _app() -> AppTest:
+def _app(tab: str | None = None) -> AppTest:
+    """The app after its first run; `tab` opened first (tabs are lazy: only the open one runs)."""
     at = AppTest.from_file(APP, default_timeout=120)
+    if tab is not None:
+        at.session_state["tab"] = tab
     at.run()
     assert not at.exception, at.exception
     return at
@@ -108,7 +111,7 @@ def test_every_epsilon_and_clip_stop_of_the_default_dataset_is_cached():
 
 
 def test_an_uncached_sigma_shows_the_stand_in_banner_and_captions():
-    at = _app()
+    at = _app(tab="Report")
     at.number_input(key="seed").set_value(7).run()  # no run of seed 7 is shipped
     at.radio(key="drive").set_value(choices.BY_SIGMA).run()
     _move(at, "noise_multiplier", 2.0)
@@ -177,7 +180,7 @@ def test_training_offline_fails_in_one_sentence(monkeypatch, tmp_path):
 
 
 def test_bad_csv_gives_an_error_element_not_an_exception():
-    at = _app()
+    at = _app(tab="Your data")
     at.file_uploader(key="csv").set_value(("bad.csv", b"", "text/csv")).run()
     assert not at.exception
     assert [e.value for e in at.error] == ["the file is empty: it needs a header row and data rows"]
@@ -254,10 +257,12 @@ def test_the_decision_over_a_shipped_dataset_uses_one_recipe_and_its_runs():
     from explorer.records import Store
     from explorer.ui.tab_decision import recipe
 
-    at = _app()
+    at = _app(tab="Decide ε")
     records = Store(ROOT / "cached_runs").records("mnist-5k")
     shown = next(r for r in records if r["config"]["mode"] == "epsilon" and r["config"]["target_epsilon"] == 3.0
-                 and r["config"]["clip_norm"] == 0.5 and r["config"]["seed"] == 0)
+                 and r["config"]["clip_norm"] == 0.5 and r["config"]["seed"] == 0
+                 and r["config"]["clipping"] == "flat" and r["config"]["technique"] == "dp-sgd"
+                 and not r["config"]["pretrain"])
     points, _ = points_from_records(records, match=recipe(shown["config"]))
     assert at.selectbox(key="decide_recipe_mnist-5k").value.startswith("C = 0.5,")  # the shown run's recipe
     at.radio(key="main_floor_kind").set_value("an absolute test accuracy").run()
@@ -277,3 +282,54 @@ def test_the_decision_over_a_shipped_dataset_uses_one_recipe_and_its_runs():
     again = decide(by_clip, Floor.absolute(round(100 * floor, 1) / 100), Ceiling.posterior(0.01, 0.10))
     assert any(again["message"] == m.value for m in list(at.success) + list(at.warning))
     assert again["points"] != expected["points"]
+
+
+def test_the_technique_choice_answers_with_its_own_runs_and_says_what_it_assumes(monkeypatch, tmp_path):
+    """A store with plain DP-SGD and PATE runs of breast-cancer: choosing PATE shows the PATE run (a marked
+    stand-in here), PATE is its own series on the frontier, and "What ε means" says what PATE assumes."""
+    from explorer import pipeline
+    from explorer.config import RunConfig
+    from explorer.records import Store
+
+    store = Store(tmp_path)
+    tiny = dict(dataset="breast-cancer", epochs=3, attacks=False, reproducible=True)
+    for config in (RunConfig(target_epsilon=3.0, **tiny), RunConfig(mode="non_private", **tiny),
+                   RunConfig(technique="pate", target_epsilon=3.0, teachers=5, queries=30, **tiny)):
+        store.put(pipeline.run(config))
+    monkeypatch.setenv("EXPLORER_STORE", str(tmp_path))
+    at = _app(tab="What ε means")
+    at.selectbox(key="dataset").set_value("breast-cancer").run()
+    at.selectbox(key="technique").set_value(choices.PATE).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "GNMax σ" in _sidebar_text(at) and any(choices.ASSUMES[choices.PATE] == c.value for c in at.sidebar.caption)
+    banner = _banner(at)
+    assert banner is not None and "PATE" in banner.split("instead")[0]  # the PATE run stands in, named as such
+    frontier = _charts(at)[0]
+    assert {"PATE", "C=0.5"} <= set(_names(frontier))
+    budget = _charts(at)[1]
+    assert budget["layout"]["xaxis"]["title"]["text"] == "queries answered"
+    meaning = " ".join(m.value for m in at.markdown)
+    assert "**PATE** (the run shown)" in meaning and choices.ASSUMES[choices.PRETRAINED] in meaning
+
+
+def test_the_attack_tab_shows_the_reconstruction_study_beside_its_bound():
+    at = _app()  # the attack tab is open first; its figures follow the three panels
+    charts = _charts(at)
+    recon = [c for c in charts if (c["layout"].get("title") or {}).get("text", "").startswith("Reconstruction")]
+    assert len(recon) == 1 and "DP bound on any such attack (ReRo)" in _names(recon[0])
+    assert any(m.value.startswith("- Without DP, an attacker who knows every other training record")
+               for m in at.markdown)
+    at.radio(key="reconstruction_budget").set_value("ε = 1").run()
+    assert not at.exception
+    assert len(at.get("imgs")) >= 2 or len(at.get("image")) >= 2
+
+
+def test_tabs_are_lazy_only_the_open_one_runs():
+    """The first render sends the open tab only (docs/performance.md: every tab's figures cost the
+    browser ~2 s); opening another runs it."""
+    at = _app()
+    assert at.session_state["tab"] == "Attack details" and not at.code  # the report's commands are not built
+    at.session_state["tab"] = "Report"
+    at.run()
+    assert not at.exception and any("python -m explorer run" in c.value for c in at.code)
+    assert not any((c["layout"].get("title") or {}).get("text", "").startswith("Reconstruction") for c in _charts(at))

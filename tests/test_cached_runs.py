@@ -26,18 +26,33 @@ def _library_epsilon(sigma, q, steps, delta, name):
     return accounting.epsilon(sigma, q, steps, delta, name)
 
 
+@functools.lru_cache(maxsize=None)
+def _pate_epsilon(sigma, queries, delta, name):
+    from explorer import pate
+
+    return pate.epsilon(sigma, queries, delta, name)
+
+
 def check(record: dict) -> None:
     """What every shipped record must satisfy beyond the schema."""
     validate(record)
     p = record["privacy"]
     if p["epsilon"] is None:
         return
-    for name, stored in p["epsilon"].items():
-        again = _library_epsilon(p["noise_multiplier"], p["sample_rate"], p["steps"], p["delta"], name)
-        assert abs(again - stored) <= 0.01 * stored, (name, again, stored)
-    followed = p["opacus_accountant"]  # the accountant Opacus kept while training
-    assert followed["steps"] == p["steps"] and followed["epsilon"] == p["epsilon"][followed["name"]]
-    assert followed["history"] == [[p["noise_multiplier"], p["sample_rate"], p["steps"]]]
+    if record["config"].get("technique") == "pate":  # ε of the answered GNMax queries (explorer/pate.py)
+        for name, stored in p["epsilon"].items():
+            again = _pate_epsilon(p["noise_multiplier"], p["pate"]["answered"], p["delta"], name)
+            assert abs(again - stored) <= 0.01 * stored, (name, again, stored)
+        assert p["opacus_accountant"] is None and p["poisson_sampling"] is False
+    else:
+        for name, stored in p["epsilon"].items():
+            again = _library_epsilon(p["noise_multiplier"], p["sample_rate"], p["steps"], p["delta"], name)
+            assert abs(again - stored) <= 0.01 * stored, (name, again, stored)
+        followed = p["opacus_accountant"]  # the accountant Opacus kept while training
+        assert followed["steps"] == p["steps"] and followed["epsilon"] == p["epsilon"][followed["name"]]
+        assert followed["history"] == [[p["noise_multiplier"], p["sample_rate"], p["steps"]]]
+    if record["config"].get("pretrain"):  # pre-training costs no ε, and the record says why
+        assert "not covered by ε" in p["pretrain"]["note"]
     # shipped records come from the grids, which are reproducible: the record must say so
     assert record["config"]["reproducible"] and p["engine"]["noise_rng"] == "seeded"
     if record["config"]["clipping"] == "adaptive":
@@ -70,3 +85,38 @@ def test_hand_edited_records_fail(tmp_path):
     with pytest.raises(AssertionError):  # a halved ε no longer recomputes from σ, q, steps, δ
         check(doctored)
     assert len(Store(ROOT).records()) == len(FILES)
+
+
+STUDIES = ROOT / "reconstruction"
+
+
+def test_shipped_reconstruction_studies_meet_their_targets_and_bounds():
+    """issue 14: no privacy and ε 0.5, 1, 3, 8 with ≥ 20 targets each; success ≥ 0.9 without DP; every
+    DP success within its ReRo bound up to sampling error (the interval's lower end)."""
+    from explorer.attacks.reconstruction import load_studies
+    from explorer.plots import reconstruction, series_names
+
+    studies, problems = load_studies(STUDIES)
+    assert not problems
+    assert [s["epsilon"] for s in studies] == [None, 0.5, 1, 3, 8]
+    assert all(s["targets"] >= 20 and s.get("reproducible") for s in studies)
+    assert studies[0]["success_rate"] >= 0.9 and studies[0]["bound"] is None
+    for s in studies[1:]:
+        assert s["interval"][0] <= s["bound"] <= 1, s["statement"]
+        assert s["privacy"]["epsilon"] <= s["epsilon"] + 1e-6
+    assert series_names(reconstruction(studies)) == ["attack success (95 % interval)",
+                                                    "DP bound on any such attack (ReRo)", "blind guess (κ = 0.1)"]
+
+
+def test_an_edited_or_broken_study_is_skipped_with_its_reason(tmp_path):
+    from explorer.attacks.reconstruction import load_studies
+
+    block = json.loads((STUDIES / "epsilon-1.json").read_text())
+    (tmp_path / "edited.json").write_text(json.dumps({**block, "success_rate": 0.0, "successes": 0}))
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "other.json").write_text(json.dumps({"kind": "run"}))
+    studies, problems = load_studies(tmp_path)
+    assert studies == [] and len(problems) == 3
+    assert any("edited.json: its per-target verdicts do not add up" in p for p in problems)
+    assert any("broken.json: not a readable JSON file" in p for p in problems)
+    assert any("other.json: not a reconstruction study (missing" in p for p in problems)

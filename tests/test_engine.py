@@ -228,3 +228,34 @@ def test_config_keys_and_defaults_of_the_new_fields():
     assert RunConfig.from_dict(RunConfig(clipping="adaptive", reproducible=True).to_dict()).clipping == "adaptive"
     with pytest.raises(ExplorerError, match="reproducible"):
         RunConfig(reproducible="yes")
+
+
+def test_warm_up_computes_the_privacy_block_ahead_without_changing_it():
+    """pipeline.run has evidence.warm_up compute the record's accounting on an idle core; accounting
+    memoises it. The privacy block's figures are the ones computed cold, and a caller changing what it
+    got back changes nothing for the next."""
+    from explorer.evidence import warm_up
+
+    cfg = RunConfig(dataset="breast-cancer", target_epsilon=2.0, attacks=False)
+    n = data.load("breast-cancer").n_train
+    q, steps = plan(cfg, n)
+
+    def block():
+        sigma = accounting.noise_for_epsilon(2.0, cfg.delta, q, steps, cfg.accountant, verify=True)
+        return (sigma, [accounting.epsilon(sigma, q, steps, cfg.delta, name) for name in ("rdp", "pld")],
+                accounting.epsilon_by_epoch(sigma, q, steps // cfg.epochs, cfg.epochs, cfg.delta))
+
+    def forget():
+        for memo in (accounting._library_epsilon, accounting._twin_epsilon, accounting._curve):
+            memo.cache_clear()
+
+    forget()
+    cold = block()
+    forget()
+    warm_up(cfg, n)
+    assert accounting._curve.cache_info().currsize == 1 and accounting._library_epsilon.cache_info().currsize >= 2
+    warm = block()
+    assert warm == cold
+    assert warm[2][-1]["prv"] == accounting.epsilon_so_far(warm[0], q, steps, cfg.delta, "prv")  # the history's ε
+    warm[2][0]["rdp"] = -1.0
+    assert block() == cold

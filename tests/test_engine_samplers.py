@@ -50,11 +50,13 @@ def test_registered_samplers_equal_functorch(case):
 
 @pytest.mark.parametrize("conv", [nn.Conv2d(1, 5, 3), nn.Conv2d(1, 4, (3, 2), stride=(2, 1), padding=(1, 2)),
                                   nn.Conv2d(1, 3, 3, dilation=2, padding=2, bias=False),
-                                  nn.Conv2d(3, 5, 3), nn.Conv2d(4, 4, 3, groups=2),
+                                  nn.Conv2d(3, 5, 3), nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1)),
+                                  nn.Conv2d(2, 3, 2, stride=2, bias=False), nn.Conv2d(4, 4, 3, groups=2),
                                   nn.Conv2d(1, 3, 3, padding="same")])
 def test_conv_sampler_on_other_shapes_and_its_fallbacks(conv):
-    """Strides, padding, dilation and no bias through the strided path; more input channels, groups and
-    string padding go to Opacus' own sampler; an empty batch too. Each against per-example autograd."""
+    """Strides, padding, dilation and no bias through both strided paths (one input channel, several);
+    groups and string padding go to Opacus' own sampler; an empty batch too. Each against per-example
+    autograd."""
     torch.manual_seed(0)
     x = torch.randn(5, conv.in_channels, 9, 8)
     out = conv(x)

@@ -95,3 +95,15 @@ def test_histogram_overlays_members_and_non_members_on_the_same_bins(runs):
 def test_compare_overlays_pinned_runs(runs):
     fig = plots.compare(runs[:3])
     assert plots.series_names(fig)[0] == "chance" and len(fig.data) == 4
+
+
+def test_each_technique_is_its_own_series_and_pate_spends_per_query(runs):
+    pate_run = pipeline.run(RunConfig(technique="pate", target_epsilon=4.0, teachers=5, queries=30, epochs=5,
+                                      dataset="breast-cancer", attacks=False, reproducible=True))
+    adaptive = {**runs[2], "config": {**runs[2]["config"], "clipping": "adaptive", "target_quantile": 0.5}}
+    names = plots.series_names(plots.frontier([*runs, pate_run, adaptive]))
+    assert {"C=0.5", "C=1", "PATE", "adaptive clipping"} <= set(names)  # plain runs keep their clip series
+    fig = plots.budget(pate_run)
+    assert "per answered query" in fig.layout.title.text and fig.layout.xaxis.title.text == "queries answered"
+    prv = _trace(fig, "PRV")
+    assert prv.x[-1] == 30 and prv.y[-1] == pytest.approx(pate_run["privacy"]["epsilon"]["pld"], rel=0.02)

@@ -174,3 +174,17 @@ def test_run_html_report_is_self_contained(records):
     html = report.html_with_figures(dp, base, STORE.records("mnist-5k"), _decision(dp))
     assert html.count("plotly.js v") == 1 and not re.search(r"<script[^>]+src=[\"']?https?:", html)
     assert "Ponomareva" in html and "What ε does not cover" in html
+
+
+@pytest.mark.parametrize("changes", [
+    dict(technique="pate", target_epsilon=1.0, teachers=100, queries=50),
+    dict(pretrain="digits", target_epsilon=0.5, learning_rate=1.0, epochs=5),
+    dict(clipping="adaptive", target_quantile=0.7, target_epsilon=3.0, learning_rate=0.25),
+    dict(dataset="adult", grad_sample_mode="hooks", target_epsilon=1.0),
+])
+def test_reproduce_command_rebuilds_technique_runs(changes):
+    from explorer.config import RunConfig
+
+    config = RunConfig(reproducible=True, reference_models=4, **changes)
+    argv = shlex.split(report.command(config.to_dict()))
+    assert config_from_args(build_parser().parse_args(argv[3:])).key == config.key, argv

@@ -141,6 +141,24 @@ def test_a_100_row_table_is_studied_and_cancel_stops_a_study():
                         progress=lambda e: stop.set())
 
 
+@pytest.mark.slow
+def test_a_public_table_pretrains_every_dp_run_and_is_disclosed():
+    """issue 17: a second table the user declares public (same columns, other people) pre-trains the DP
+    runs; the baseline stays one recipe; the study and its report say what ε does not cover."""
+    frame = synthetic_frame(rows=400, columns=6, seed=3)
+    private, public = (frame.iloc[:100].to_csv(index=False).encode(), frame.iloc[100:].to_csv(index=False).encode())
+    s = study.run_study(read_table(private), TableSpec("label"), epsilons=(2,), seeds=1, public=public)
+    info = s["settings"]["public_table"]
+    assert info["source"].startswith("public-csv:") and info["rows"] == 300 and info["features_matched"] > 0
+    dp = [r for r in s["runs"] if r["config"]["mode"] == "epsilon"]
+    base = [r for r in s["runs"] if r["config"]["mode"] == "non_private"]
+    assert dp and all(r["config"]["pretrain"] == info["source"] for r in dp)
+    assert base and all(r["config"].get("pretrain") is None for r in base)
+    assert any(d.startswith("Public pre-training") and info["source"] in d for d in s["disclosures"])
+    with pytest.raises(ExplorerError, match="the public CSV"):
+        study.run_study(read_table(private), TableSpec("label"), epsilons=(2,), seeds=1, public=b"only_a_header\n")
+
+
 def test_study_settings_are_checked():
     assert study.default_delta(343) == 1e-4 and study.default_delta(100) == 1e-3 and study.default_delta(6000) == 1e-5
     delta, rule, warnings = study.delta_policy(343, 0.01)

@@ -117,6 +117,21 @@ def test_progress_and_cancel():
     assert len([e for e in seen if e["stage"] == "train"]) == 3
 
 
+def test_threads_are_asked_before_every_step():
+    """pipeline.run gives the target more threads once its helper is done: the count `threads` returns
+    holds from the next step on, in the training thread."""
+    ds = _bc()
+    cfg = RunConfig(dataset="breast-cancer", target_epsilon=1.0, epochs=1)
+    seen, before = [], torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        train(cfg, ds.x_train, ds.y_train, 2, threads=lambda: 1 if len(seen) < 3 else 2,
+              progress=lambda e: seen.append(torch.get_num_threads()) if e["stage"] == "train" else None)
+    finally:
+        torch.set_num_threads(before)
+    assert seen[:3] == [1, 1, 1] and set(seen[3:]) == {2} and len(seen) == plan(cfg, ds.n_train)[1]
+
+
 def test_trained_model_is_a_plain_cpu_module():
     """The attacks score the returned model with predict_logits: no Opacus wrapper, hooks or
     per-sample state may come with it."""

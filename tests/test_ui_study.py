@@ -26,6 +26,7 @@ def _store(monkeypatch):
 
 def _app() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["tab"] = "Your data"  # tabs are lazy: only the open one runs
     at.run()
     assert not at.exception, at.exception
     return at

@@ -204,3 +204,43 @@ def study(epsilon: float | None, targets: int = 20, candidates: int = 10, seed: 
     block["statement"] = reconstruction_statement(block)
     block["seconds"] = round(time.perf_counter() - t0, 2)
     return block
+
+
+# what the app and report read from a stored study; anything else in the file is left alone
+STUDY_FIELDS = ("kind", "epsilon", "targets", "candidates", "kappa", "successes", "success_rate", "interval",
+                "bound", "statement", "gallery", "test_accuracy")
+
+
+def check_study(block: dict) -> dict:
+    """A stored study as the app reads it, or ExplorerError naming what is wrong (a hand-edited rate, a
+    missing field). The rate and interval are recomputed from the verdicts, so neither can be edited."""
+    missing = [k for k in STUDY_FIELDS if k not in block] if isinstance(block, dict) else list(STUDY_FIELDS)
+    if missing or block.get("kind") != "reconstruction":
+        raise ExplorerError(f"not a reconstruction study (missing {', '.join(missing) or 'kind'})")
+    verdicts = block.get("per_target")
+    if not isinstance(verdicts, list) or len(verdicts) != block["targets"] or sum(map(bool, verdicts)) != block["successes"]:
+        raise ExplorerError("its per-target verdicts do not add up to its success count")
+    if abs(block["success_rate"] - block["successes"] / block["targets"]) > 1e-12 or any(
+            abs(a - b) > 1e-9 for a, b in zip(block["interval"], clopper_pearson(block["successes"], block["targets"]))):
+        raise ExplorerError("its success rate or interval does not follow from its verdicts")
+    if (block["epsilon"] is None) != (block["bound"] is None):
+        raise ExplorerError("a DP study needs its bound, and a non-private one has none")
+    return block
+
+
+def load_studies(folder) -> tuple[list[dict], list[str]]:
+    """The reconstruction studies stored in `folder` (cached_runs/reconstruction), no privacy first then
+    by ε; and one sentence per file skipped (unreadable, not JSON, or failing check_study)."""
+    import json
+    from pathlib import Path
+
+    studies, problems = [], []
+    for path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+        try:
+            studies.append(check_study(json.loads(path.read_text(encoding="utf-8"))))
+        except ExplorerError as e:
+            problems.append(f"skipped {path.name}: {e}")
+        except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
+            problems.append(f"skipped {path.name}: not a readable JSON file ({e})")
+    studies.sort(key=lambda b: -1.0 if b["epsilon"] is None else b["epsilon"])
+    return studies, problems

@@ -32,7 +32,18 @@ def store() -> Store:
 @st.cache_resource(max_entries=1024, show_spinner=False)
 def preview(key: str, n_records: int, _config: RunConfig, _records: tuple) -> dict:
     """explorer.preview.preview is a pure function of the config and the stored runs it may take the
-    training-set size from; the config key and the number of runs name both."""
+    training-set size from; the config key and the number of runs name both. PATE's σ needs no
+    training-set size (explorer.pate.preview); n only tells the δ warning."""
+    if _config.technique == "pate":
+        from ..errors import ExplorerError
+        from ..pate import preview as pate_preview
+        from ..preview import training_size
+
+        try:
+            n = training_size(_config, _records)[0]
+        except ExplorerError:  # no stored run and no data here: σ does not need n
+            n = None
+        return pate_preview(_config, n)
     return _preview(_config, records=_records)
 
 
@@ -50,3 +61,23 @@ def figure(kind: str, record: dict | None, records: list[dict] = (), asked: floa
     context = "|".join(r["key"] for r in records) if kind == "frontier" else ""
     key = record["key"] if record is not None else "-"
     return _figure(kind, key, context, asked if not exact else None, exact, record, tuple(records))
+
+
+def _reconstruction_folder() -> str:
+    return os.path.join(store_path(), "reconstruction")
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _studies(folder: str, stamp: tuple):
+    from ..attacks.reconstruction import load_studies
+
+    studies, problems = load_studies(folder)
+    return studies, problems, (plots.reconstruction(studies) if studies else None)
+
+
+def reconstruction() -> tuple[list[dict], list[str], object]:
+    """The shipped reconstruction studies (cached_runs/reconstruction), the files skipped with why, and
+    their figure; read again when a file there changes."""
+    folder = _reconstruction_folder()
+    stamp = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(folder))) if os.path.isdir(folder) else ()
+    return _studies(folder, stamp)

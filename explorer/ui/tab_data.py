@@ -146,16 +146,34 @@ def _table(upload) -> None:
                "of the training rows first.")
     for w in warnings:
         st.warning(w)
+    public = _public_table()
     live = state.get(f"{PREFIX}_live")
     runs = (len(epsilons) + 1) * int(seeds)
     if st.button(f"Run the study ({runs} runs, each with {int(refs)} reference models)", key=f"{PREFIX}_start",
                  type="primary", disabled=live is not None or not epsilons):
         state[f"{PREFIX}_live"] = LiveStudy(prepared, epsilons=tuple(epsilons), seeds=int(seeds), reference_models=int(refs),
-                                            delta=None if isinstance(delta, str) else float(delta))
+                                            delta=None if isinstance(delta, str) else float(delta), public=public)
         state.pop(f"{PREFIX}_outcome", None)
         st.rerun()
     if not epsilons:
         st.caption("Choose at least one budget.")
+
+
+def _public_table() -> bytes | None:
+    """An optional second upload that the user declares public: the DP runs pre-train on it (no ε spent)."""
+    with st.expander("Public pre-training (optional)"):
+        st.caption("A table with your table's columns that holds no one from your table and that you may publish "
+                   "(for example an open dataset of the same kind). Every DP model first learns from it without "
+                   "privacy; ε does not cover it, and the report says so.")
+        upload = st.file_uploader("Public table (CSV)", type=["csv", "txt", "tsv"], key=f"{PREFIX}_public",
+                                  max_upload_size=tables.MAX_UPLOAD_MB)
+        declared = st.checkbox("I declare this table public", key=f"{PREFIX}_public_ok", disabled=upload is None)
+    if upload is None:
+        return None
+    if not declared:
+        st.caption("The public table is not used until you declare it public.")
+        return None
+    return upload.getvalue()
 
 
 def _prepare(table: tables.Table, spec: tables.TableSpec) -> tables.PreparedTable:

@@ -165,7 +165,14 @@ def recipe(config: dict) -> dict:
 
 
 def recipe_label(r: dict) -> str:
-    return (f"C = {r['clip_norm']:g}, {r['model']}, {r['epochs']} epochs, batch {r['batch_size']}, "
+    from ..choices import DP_SGD, technique_label
+
+    technique = technique_label(r)
+    head = "" if technique == DP_SGD else f"{technique}: "
+    if r.get("technique") == "pate":
+        head += f"{r['teachers']} teachers, {r['queries']} queries, "
+    clip = "" if r.get("clip_norm") is None else f"C = {r['clip_norm']:g}, "
+    return (f"{head}{clip}{r['model']}, {r['epochs']} epochs, batch {r['batch_size']}, "
             f"lr {r['learning_rate']:g}, δ = {r['delta']:g}")
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .. import accounting, answer
+from .. import accounting, answer, choices
 
 PITFALLS = """
 **Tiers** (plain language; the numbers are worst cases over all people and attackers):
@@ -39,4 +39,14 @@ def render(ans: answer.Answer) -> None:
     else:
         st.markdown(f"For {who}: without DP nothing bounds what an attacker learns; the canary audit shows what "
                     "one can.")
+    st.markdown(techniques(ans))
     st.markdown(PITFALLS)
+
+
+def techniques(ans: answer.Answer) -> str:
+    """What each technique assumes, one sentence each; the shown run's technique first and marked."""
+    shown = choices.technique_label(ans.record["config"]) if ans.record is not None else None
+    order = sorted(choices.TECHNIQUES, key=lambda t: t != shown)
+    lines = ["**What each technique assumes** (ε means what is said here only under these assumptions)"]
+    lines += [f"- **{t}**{' (the run shown)' if t == shown else ''}: {choices.ASSUMES[t]}" for t in order]
+    return "\n".join(lines)

@@ -7,12 +7,7 @@ import streamlit as st
 from .. import answer, data, report
 from ..config import RunConfig
 from ..live import LiveRun
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+from . import components
 
 
 def offer(config: RunConfig, records: list[dict]) -> None:
@@ -20,7 +15,7 @@ def offer(config: RunConfig, records: list[dict]) -> None:
     needs = data.availability(config.dataset)
     blocked = needs is not None and data.resolve_data_dir() is not None  # the files are not where we were told
     estimate = answer.estimate_seconds(config, records)
-    label = "Train this configuration" + (f" (≈ {_clock(estimate)})" if estimate else "")
+    label = "Train this configuration" + (f" (≈ {components.duration(estimate)})" if estimate else "")
     if st.button(label, key="train", type="primary", disabled=blocked):
         st.session_state["live"] = LiveRun(config, estimate_s=estimate)
         st.session_state.pop("live_outcome", None)
@@ -43,7 +38,9 @@ def progress() -> None:
     if not run.done:
         s = run.status()
         stage = s.get("stage")
-        if stage in ("train", "epoch"):
+        if stage in ("train", "epoch") and s.get("part"):  # PATE: teachers, then the student's epochs
+            text = s["part"]
+        elif stage in ("train", "epoch"):
             text = f"epoch {s.get('epoch', 0)}/{s.get('epochs', '?')}, step {s.get('step', 0)}/{s.get('steps', '?')}"
             if s.get("loss") is not None:
                 text += f", loss {s['loss']:.3f}"
@@ -52,7 +49,7 @@ def progress() -> None:
         else:
             text = s.get("name") or stage
         st.progress(s["fraction"], text=f"Training {answer.describe(run.config)}: {text} · "
-                                        f"{s['elapsed_s']:.0f} s elapsed, ETA {_clock(s['eta_s'])}")
+                                        f"{s['elapsed_s']:.0f} s elapsed, ETA {components.duration(s['eta_s'])}")
         if st.button("Cancel", key="cancel"):
             run.cancel()
             st.caption("Cancelling after the current step…")
