@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
@@ -53,18 +52,8 @@ def _with_opacus_samplers(step):
 def measure(cases: dict, rounds: int = 7, per_round: int = 3) -> dict:
     results = {}
     for label, (name, x, y, classes, config) in cases.items():
-        steps = variants(name, x, y, classes, config)
-        for fn in steps.values():
-            fn()
-            fn()
-        times = {k: [] for k in steps}
-        for _ in range(rounds):
-            for k, fn in steps.items():
-                t = time.perf_counter()
-                for _ in range(per_round):
-                    fn()
-                times[k].append((time.perf_counter() - t) / per_round)
-        ms = {k: round(min(v) * 1e3, 3) for k, v in times.items()}
+        best = bench.fastest_round(variants(name, x, y, classes, config), rounds, per_round)
+        ms = {k: round(v * 1e3, 3) for k, v in best.items()}
         results[label] = ms
         best = min((k for k in ms if k in GRAD_SAMPLE_MODES), key=ms.get)
         print(f"{label:24s} batch {len(y):5d}  " + "  ".join(f"{k} {v:.2f}" for k, v in ms.items())

@@ -107,6 +107,23 @@ def _steppers(name, x, y, classes, config) -> dict:
     return {"plain": plain, "opacus_hooks": opacus_default, "explorer": explorer}
 
 
+def fastest_round(steps: dict, rounds: int = 7, per_round: int = 3) -> dict[str, float]:
+    """Seconds per call of each step function: two warm-up calls each, then `rounds` interleaved rounds
+    of `per_round` calls of every step; each figure is its fastest round (on a shared machine other
+    work only ever adds time)."""
+    for fn in steps.values():
+        fn()
+        fn()
+    times = {k: [] for k in steps}
+    for _ in range(rounds):
+        for k, fn in steps.items():
+            t = time.perf_counter()
+            for _ in range(per_round):
+                fn()
+            times[k].append((time.perf_counter() - t) / per_round)
+    return {k: min(v) for k, v in times.items()}
+
+
 def dp_overhead(rounds: int = 7, per_round: int = 3) -> dict:
     """Per shipped model: step time of (b) Opacus' default make_private (hooks) and (c) the explorer's
     configuration, as ratios to (a) a plain torch step, measured in the same run. The three steps are
@@ -117,18 +134,7 @@ def dp_overhead(rounds: int = 7, per_round: int = 3) -> dict:
     torch.manual_seed(0)
     out = {}
     for label, (name, x, y, classes, config) in _cases().items():
-        steps = _steppers(name, x, y, classes, config)
-        for fn in steps.values():
-            fn()
-            fn()
-        times = {k: [] for k in steps}
-        for _ in range(rounds):
-            for k, fn in steps.items():
-                t = time.perf_counter()
-                for _ in range(per_round):
-                    fn()
-                times[k].append((time.perf_counter() - t) / per_round)
-        best = {k: min(v) for k, v in times.items()}
+        best = fastest_round(_steppers(name, x, y, classes, config), rounds, per_round)
         out[label] = {"opacus_hooks": round(best["opacus_hooks"] / best["plain"], 2),
                       "explorer": round(best["explorer"] / best["plain"], 2), "grad_sample_mode": config.grad_sample_mode}
         print(f"  {label:24s} batch {len(y):4d}: plain {best['plain'] * 1e3:8.2f} ms · Opacus hooks "

@@ -76,13 +76,11 @@ def _pld(sigma, queries, delta):
 
 
 def _prv(sigma, queries, delta):
-    from opacus.accountants import PRVAccountant
+    from . import accounting
 
-    acc = PRVAccountant()  # a Gaussian step at sample rate 1 is the plain Gaussian mechanism
-    acc.history = [(sigma / SENSITIVITY, 1.0, int(queries))]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # a Gaussian step at sample rate 1 is the plain Gaussian mechanism
         warnings.simplefilter("ignore")
-        return float(acc.get_epsilon(delta))
+        return accounting.ACCOUNTANTS["prv"](sigma / SENSITIVITY, 1.0, int(queries), delta)
 
 
 ACCOUNTANTS = {"rdp": _rdp, "prv": _prv, "pld": _pld}

@@ -92,20 +92,11 @@ def _linear_weights(model) -> tuple[np.ndarray, np.ndarray]:
     return (linear[0].weight.detach().double().numpy(), linear[0].bias.detach().double().numpy())
 
 
-def _engine_has_reproducible_switch() -> bool:
-    from dataclasses import fields
-
-    from ..config import RunConfig
-
-    return "reproducible" in {f.name for f in fields(RunConfig)}
-
-
 def _dp_config(epsilon: float, delta: float, seed: int, reproducible: bool):
     from ..config import RunConfig
 
-    extra = {"reproducible": reproducible} if _engine_has_reproducible_switch() else {}
     return RunConfig(dataset="mnist-5k", mode="epsilon", target_epsilon=epsilon, delta=delta, seed=seed,
-                     attacks=False, **DP_RECIPE, **extra)
+                     attacks=False, reproducible=reproducible, **DP_RECIPE)
 
 
 def study(epsilon: float | None, targets: int = 20, candidates: int = 10, seed: int = 0,
@@ -178,8 +169,7 @@ def study(epsilon: float | None, targets: int = 20, candidates: int = 10, seed: 
         "success_rate": successes / targets, "interval": list(clopper_pearson(successes, targets)),
         "confidence": CONFIDENCE, "per_target": [bool(v) for v in verdicts],
         "test_accuracy": round(float(np.mean(accuracies)), 4), "seed": seed,
-        # without DP there is no noise; with it, only an engine with the switch can honour it
-        "reproducible": reproducible if not private or _engine_has_reproducible_switch() else None,
+        "reproducible": reproducible,
     }
     if private:
         from ..accounting import epsilon as account
